@@ -1,0 +1,191 @@
+"""Inventory YAML → tuple[Host]: ``defaults`` < ``groups`` < ``hosts``, validated with file:line.
+
+Precedence, most specific first (nornir's order)::
+
+    host's own keys
+      > its groups, in the order listed (a group's own ``groups`` are searched depth-first
+        right after it)
+        > defaults
+
+``roles`` and ``paths`` merge the same way, key by key for ``paths`` and as a union for
+``roles``. Anything the inventory leaves unset is left to the user's ``~/.ssh/config``
+(``Host`` blocks, ``User``, ``Port``, ``IdentityFile``, ``ProxyJump``) and ssh-agent, as with
+OpenSSH. Unknown keys are errors, so a typo such as ``adress`` never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import yamlsrc
+from .errors import InventoryError, UsageError
+from .models import ROLES, Host, SSHSettings
+from .yamlsrc import LDict, LList
+
+#: keys a host, a group or defaults may set, with the type each expects
+_SETTINGS: dict[str, str] = {
+    "port": "int", "user": "str", "key_files": "list", "known_hosts": "str", "jump": "str",
+    "become": "str", "ssh_config": "str", "connect_timeout": "number", "timeout": "number",
+    "roles": "list", "paths": "map",
+}
+_HOST_ONLY = {"address": "str", "groups": "list"}
+_GROUP_ONLY = {"groups": "list"}
+_ROLE_ALIASES = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
+
+
+def load_inventory(path: str | Path, limit: Iterable[str] = ()) -> tuple[Host, ...]:
+    """Load an inventory file and return its hosts, in file order.
+
+    Args:
+        path: the YAML file.
+        limit: host names or globs (``worker-*``); empty means every host. A pattern that
+            matches nothing is an error, so a typo never turns into an empty scan.
+
+    Raises:
+        InventoryError: one line, ``file:line: what was expected``.
+    """
+    path = Path(path)
+    doc = yamlsrc.load(path, InventoryError)
+    where = _Where(path)
+    if not isinstance(doc, LDict):
+        raise InventoryError(f"{path}:1", "expected a mapping with 'hosts' (and optional 'defaults', 'groups')")
+    _only_keys(doc, {"defaults", "groups", "hosts"}, where, "top level")
+    defaults = _block(doc.get("defaults") or LDict(), _SETTINGS, where, "defaults", doc.line_of("defaults"))
+    groups_raw = doc.get("groups") or LDict()
+    if not isinstance(groups_raw, LDict):
+        raise InventoryError(where(doc.line_of("groups")), "'groups' must be a mapping of group name → settings")
+    groups = {
+        str(name): _block(body or LDict(), _SETTINGS | _GROUP_ONLY, where, f"groups.{name}", groups_raw.line_of(name))
+        for name, body in groups_raw.items()
+    }
+    hosts_raw = doc.get("hosts")
+    if not isinstance(hosts_raw, LDict) or not hosts_raw:
+        raise InventoryError(where(doc.line_of("hosts") if "hosts" in doc else doc.line),
+                             "expected 'hosts:' with at least one host")
+    for gname, group in groups.items():
+        for parent in group.get("groups", ()):
+            if parent not in groups:
+                raise InventoryError(where(group.line_of("groups")), f"group '{gname}' names unknown group '{parent}'")
+    hosts = []
+    for name, body in hosts_raw.items():
+        line = hosts_raw.line_of(name)
+        block = _block(body or LDict(), _SETTINGS | _HOST_ONLY, where, f"hosts.{name}", line)
+        hosts.append(_resolve(str(name), block, groups, defaults, where, line))
+    return _limit(tuple(hosts), tuple(limit))
+
+
+class _Where:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+
+def _only_keys(block: LDict, allowed: Iterable[str], where: _Where, what: str) -> None:
+    allowed = set(allowed)
+    for key in block:
+        if key not in allowed:
+            raise InventoryError(where(block.line_of(key)),
+                                 f"unknown key '{key}' in {what} (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _block(body: Any, spec: dict[str, str], where: _Where, what: str, line: int) -> LDict:
+    """Check one defaults/group/host mapping against ``spec``; return it unchanged."""
+    if not isinstance(body, LDict):
+        raise InventoryError(where(line), f"{what} must be a mapping of settings")
+    _only_keys(body, spec, where, what)
+    for key, kind in spec.items():
+        if key not in body or body[key] is None:
+            continue
+        value, at = body[key], where(body.line_of(key))
+        if kind == "str" and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+            raise InventoryError(at, f"{what}.{key} must be a string")
+        if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536):
+            raise InventoryError(at, f"{what}.{key} must be a port number (1-65535), got {value!r}")
+        if kind == "number" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+            raise InventoryError(at, f"{what}.{key} must be a positive number of seconds, got {value!r}")
+        if kind == "list":
+            if isinstance(value, str):
+                body[key] = LList([value])
+                body[key].line, body[key].item_lines = body.line_of(key), [body.line_of(key)]
+            elif not isinstance(value, LList) or not all(isinstance(v, str) for v in value):
+                raise InventoryError(at, f"{what}.{key} must be a list of strings")
+        if kind == "map" and (not isinstance(value, LDict) or not all(isinstance(v, str) for v in value.values())):
+            raise InventoryError(at, f"{what}.{key} must be a mapping of name → path")
+    if "roles" in body and body["roles"] is not None:
+        roles = LList(_ROLE_ALIASES.get(r, r) for r in body["roles"])
+        for role in roles:
+            if role not in ROLES:
+                raise InventoryError(where(body.line_of("roles")),
+                                     f"unknown role '{role}' in {what} (expected: {', '.join(ROLES)})")
+        roles.line, roles.item_lines = body["roles"].line, body["roles"].item_lines
+        body["roles"] = roles
+    return body
+
+
+def _group_order(names: Iterable[str], groups: dict[str, LDict], seen: tuple[str, ...] = ()) -> list[str]:
+    """Groups in precedence order: each listed group, then its own parents, depth-first."""
+    order: list[str] = []
+    for name in names:
+        if name in seen or name in order:
+            continue
+        order.append(name)
+        for parent in _group_order(groups[name].get("groups") or (), groups, seen + (name,)):
+            if parent not in order:
+                order.append(parent)
+    return order
+
+
+def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
+             where: _Where, line: int) -> Host:
+    for group in block.get("groups") or ():
+        if group not in groups:
+            raise InventoryError(where(block.line_of("groups")), f"host '{name}' names unknown group '{group}'")
+    chain = [block] + [groups[g] for g in _group_order(block.get("groups") or (), groups)] + [defaults]
+
+    def first(key: str) -> Any:
+        for layer in chain:
+            if layer.get(key) is not None:
+                return layer[key]
+        return None
+
+    address = block.get("address") or name
+    roles: list[str] = []
+    paths: dict[str, str] = {}
+    for layer in chain:
+        roles.extend(r for r in layer.get("roles") or () if r not in roles)
+    for layer in reversed(chain):
+        paths.update(layer.get("paths") or {})
+    if not roles:
+        raise InventoryError(where(line), f"host '{name}' has no roles (set roles: [control-plane|etcd|worker] "
+                                          "on the host or one of its groups)")
+    ssh = SSHSettings(
+        port=first("port"), user=_str(first("user")),
+        key_files=tuple(str(k) for k in first("key_files") or ()),
+        known_hosts=_str(first("known_hosts")), jump=_str(first("jump")), become=_str(first("become")),
+        ssh_config=_str(first("ssh_config")),
+        connect_timeout=_num(first("connect_timeout")), timeout=_num(first("timeout")),
+    )
+    return Host(name=name, address=str(address), roles=tuple(r for r in ROLES if r in roles),
+                groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line))
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _limit(hosts: tuple[Host, ...], patterns: tuple[str, ...]) -> tuple[Host, ...]:
+    if not patterns:
+        return hosts
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(h.name, pattern) for h in hosts):
+            raise UsageError("--limit", f"'{pattern}' matches no host in the inventory "
+                                        f"(hosts: {', '.join(h.name for h in hosts)})")
+    return tuple(h for h in hosts if any(fnmatch.fnmatchcase(h.name, p) for p in patterns))

@@ -1,0 +1,286 @@
+"""Frozen data types shared by every layer: hosts, catalog, facts, findings, scan results.
+
+Nothing here does I/O or imports another fleetbench module except ``errors``. Raw dicts live
+only in the YAML loaders (``inventory``, ``catalog``), which convert to these types at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Mapping
+
+from .errors import HostError
+
+
+class Status(StrEnum):
+    """kube-bench's four verdicts, with kube-bench's meaning.
+
+    PASS: the check was evaluated and holds. FAIL: a scored check was evaluated and does not
+    hold. WARN: a manual check, an unscored check that does not hold, or a check that could not
+    be assessed on this host (the finding's ``reason`` says which). INFO: skipped on request.
+    """
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    WARN = "WARN"
+    INFO = "INFO"
+
+
+STATUSES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.WARN, Status.INFO)
+
+Role = Literal["control-plane", "etcd", "worker"]
+ROLES: tuple[str, ...] = ("control-plane", "etcd", "worker")
+
+
+# --------------------------------------------------------------------------- inventory
+
+@dataclass(frozen=True, slots=True)
+class SSHSettings:
+    """How to reach one host. ``None`` means "not given": the user's ~/.ssh/config decides."""
+
+    port: int | None = None
+    user: str | None = None
+    key_files: tuple[str, ...] = ()
+    known_hosts: str | None = None        #: None → ~/.ssh/known_hosts (asyncssh's default)
+    jump: str | None = None               #: ProxyJump, "user@bastion:port"
+    become: str | None = None             #: e.g. "sudo -n"; prefixes ``sh -s``
+    ssh_config: str | None = None         #: None → ~/.ssh/config; "none" → no config file
+    connect_timeout: float | None = None
+    timeout: float | None = None          #: deadline for the whole host (connect + probe)
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One inventory host after defaults < groups < host inheritance."""
+
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+    ssh: SSHSettings
+    paths: Mapping[str, str]              #: path-variable overrides, e.g. {"kubelet.config": "/x"}
+    origin: str                           #: "inventory.yaml:12", for messages
+
+
+# --------------------------------------------------------------------------- catalog
+
+@dataclass(frozen=True, slots=True)
+class PathVar:
+    """Where one file of a component lives; resolved on the node, in the probe script.
+
+    Order: inventory override > ``from_flag`` of the running process > ``from_env`` of the
+    running process > first existing ``candidates`` entry > ``default``.
+    """
+
+    name: str                             #: "kubelet.config"
+    from_flag: str | None
+    from_env: str | None
+    candidates: tuple[str, ...]
+    default: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    name: str                             #: "apiserver"
+    label: str                            #: "kube-apiserver", for people
+    processes: tuple[tuple[str, ...], ...]  #: ("kube-apiserver",), ("hyperkube", "apiserver")
+    paths: Mapping[str, PathVar]          #: short name → PathVar ("config" → kubelet.config)
+    manifest: str | None                  #: path var holding the static-pod manifest, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """One comparison of a flag/setting check (kube-bench's test item)."""
+
+    flag: str | None                      #: command-line flag, "--anonymous-auth"
+    op: str                               #: see ops.OPS
+    value: str | None = None
+    config_key: str | None = None         #: dotted key in the component config file
+    env: str | None = None                #: environment fallback (etcd), "ETCD_CERT_FILE"
+    gate: str | None = None               #: a feature gate inside --feature-gates / featureGates
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A check, written once, independent of benchmark numbering."""
+
+    id: str                               #: stable semantic id, "kubelet-anonymous-auth"
+    title: str
+    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster"]
+    component: str | None
+    remediation: str
+    origin: str                           #: "checks/controls/kubelet.yaml:14"
+    # kind == file
+    paths: tuple[str, ...] = ()           #: path expressions: literal or "{kubelet.config}"
+    tree: bool = False                    #: every entry below each path counts
+    match: str | None = None              #: with tree: only names matching this glob
+    mode: str | None = None               #: octal mask: no permission bit outside it
+    owner: str | None = None              #: "root:root"
+    # kind == flag | setting | encryption
+    tests: tuple[Test, ...] = ()
+    combine: Literal["all", "any"] = "all"
+    config: str | None = None             #: path expression of the config file (setting)
+    allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
+    # all kinds
+    missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
+    review: str = ""                      #: manual / cluster: what a person must review
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """One numbered recommendation of one benchmark version, pointing at a check."""
+
+    id: str                               #: CIS number, "4.2.1"
+    check: Check
+    target: str                           #: master | controlplane | etcd | node | policies
+    scored: bool
+    automated: bool
+    section: str                          #: "4.2"
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    id: str                               #: "cis-1.12"
+    title: str
+    kubernetes: tuple[str, ...]           #: minors it is meant for, ("1.32", "1.33")
+    sections: Mapping[str, str]           #: "4" → title, "4.2" → title
+    controls: tuple[Control, ...]
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    components: Mapping[str, Component]
+    role_targets: Mapping[str, tuple[str, ...]]  #: inventory role → benchmark targets
+    checks: Mapping[str, Check]
+    benchmarks: Mapping[str, Benchmark]
+    digest: str                           #: sha256 over every catalog file, for reports
+    root: str
+
+    def default_benchmark(self) -> str:
+        """The newest generic CIS benchmark ("cis-1.12" beats "cis-1.9")."""
+        generic = [b for b in self.benchmarks if b.startswith("cis-")]
+        return max(generic, key=lambda b: tuple(int(p) for p in b[4:].split(".")))
+
+    def path_var(self, name: str) -> PathVar | None:
+        comp, _, short = name.partition(".")
+        component = self.components.get(comp)
+        return component.paths.get(short) if component else None
+
+
+# --------------------------------------------------------------------------- facts
+
+@dataclass(frozen=True, slots=True)
+class ProcessFact:
+    component: str
+    pid: int
+    argv: tuple[str, ...]                 #: exact, from /proc/<pid>/cmdline
+    env: Mapping[str, str] = field(default_factory=dict)  #: only the ETCD_* variables
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    path: str
+    mode: int                             #: permission bits, e.g. 0o644
+    uid: int
+    gid: int
+    user: str                             #: as named on the node ("UNKNOWN" if unnamed)
+    group: str
+    type: str                             #: "regular file", "directory", ...
+
+    @property
+    def mode_text(self) -> str:
+        return format(self.mode, "o")
+
+    @property
+    def owner(self) -> str:
+        return f"{self.user}:{self.group}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPath:
+    """A path variable as the probe script resolved it on the node."""
+
+    name: str
+    path: str | None                      #: None: no flag, no candidate, no default
+    source: str                           #: "inventory", "flag --config", "env X", "candidate", "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A file read by the probe script."""
+
+    path: str
+    state: Literal["present", "absent", "unreadable", "truncated"]
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """Everything collected on one host, parsed and typed."""
+
+    hostname: str
+    uid: int | None
+    processes: Mapping[str, ProcessFact]  #: component → first matching process
+    paths: Mapping[str, ResolvedPath]
+    stats: Mapping[str, FileStat | None]  #: path → stat, None when absent
+    trees: Mapping[str, tuple[FileStat, ...] | None]  #: root → every entry below, None if absent
+    contents: Mapping[str, Content]       #: path var or literal path → content
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The verdict of one control on one host, with its evidence."""
+
+    control: Control
+    status: Status
+    expected: str                         #: "'--anonymous-auth' is equal to 'false'"
+    actual: str                           #: "true", "644 root:root", "not set"
+    source: str                           #: where the actual value came from
+    remediation: str                      #: with the node's own paths filled in
+    reason: str = ""                      #: why WARN/INFO, or a note on the evidence
+
+
+@dataclass(frozen=True, slots=True)
+class HostScan:
+    host: Host
+    benchmark: str
+    started: datetime
+    seconds: float
+    findings: tuple[Finding, ...] = ()
+    error: HostError | None = None        #: set ⇒ not assessed, no findings, never a pass
+    facts: HostFacts | None = None
+
+    @property
+    def assessed(self) -> bool:
+        return self.error is None
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(f.status for f in self.findings)
+        return {s.value: counts.get(s, 0) for s in STATUSES}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    tool_version: str
+    benchmark: str
+    catalog_digest: str
+    started: datetime
+    finished: datetime
+    hosts: tuple[HostScan, ...]
+    options: Mapping[str, Any]            #: what the user chose: targets, checks, insecure, ...
+
+    def summary(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for host in self.hosts:
+            total.update(host.summary())
+        return {s.value: total.get(s.value, 0) for s in STATUSES}
+
+    def not_assessed(self) -> tuple[HostScan, ...]:
+        return tuple(h for h in self.hosts if not h.assessed)

@@ -28,7 +28,7 @@ TARGETS = ("master", "controlplane", "etcd", "node", "policies")
 KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster")
 _PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
 _CHECK_KEYS = {
-    "common": {"id", "title", "kind", "component", "remediation", "missing", "review"},
+    "common": {"id", "title", "kind", "component", "remediation", "missing"},
     "file": {"path", "paths", "tree", "match", "mode", "owner"},
     "flag": {"flag", "op", "value", "env", "gate", "tests", "combine"},
     "setting": {"flag", "op", "value", "config_key", "gate", "tests", "combine", "config"},
@@ -208,8 +208,7 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
     fields: dict[str, Any] = dict(
         id=cid, title=c.text(node, "title", what=what), kind=kind, component=component,
         remediation=(c.text(node, "remediation", what=what) or "").strip(),
-        origin=c.at(node), missing=c.choice(node, "missing", ("pass", "fail"), "fail"),
-        review=(c.text(node, "review", required=False) or "").strip())
+        origin=c.at(node), missing=c.choice(node, "missing", ("pass", "fail"), "fail"))
     if kind == "file":
         paths = c.strings(node, "paths") + c.strings(node, "path")
         if not paths:
@@ -238,8 +237,8 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
         fields["allowed"] = c.strings(node, "allowed")
         if not fields["allowed"]:
             raise c.fail(node, None, f"an encryption check needs 'allowed' providers{what}")
-    elif not fields["review"]:
-        raise c.fail(node, None, f"a {kind} check needs 'review' text{what}")
+    elif not fields["remediation"]:
+        raise c.fail(node, None, f"a {kind} check needs 'remediation' text saying what to review{what}")
     return Check(**fields)
 
 

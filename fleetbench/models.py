@@ -126,7 +126,6 @@ class Check:
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
-    review: str = ""                      #: manual / cluster: what a person must review
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,220 @@
+"""Command line: parse arguments, call the API, choose the exit code. No scan logic here.
+
+Exit codes (README, "Exit codes")::
+
+    0  every host assessed, no FAIL
+    1  internal error (a bug: please report it)
+    2  bad input: inventory, catalog or a flag (one line on stderr, no report written)
+    3  at least one FAIL
+    4  at least one host not assessed (takes precedence over 3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from tabulate import tabulate
+
+from . import __version__
+from .catalog import load_catalog
+from .connect import Settings
+from .errors import InputError, UsageError
+from .inventory import load_inventory
+from .models import Catalog, Host, SSHSettings
+from .report import FORMATS, check_out_dir, to_dict, write_atomic
+from .report import console
+from .runner import ScanOptions, Selection, check_paths, host_targets, scan
+from . import plan as P
+from . import script as S
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", metavar="DIR", help="catalog folder (default: the checks/ shipped with fleetbench)")
+    common.add_argument("-v", "--verbose", action="store_true", help="show expected/actual/source for every result")
+
+    parser = _Parser(prog="fleetbench", description="Agentless CIS Kubernetes Benchmark scans of a fleet over SSH.")
+    parser.add_argument("--version", action="version", version=f"fleetbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("scan", parents=[common], help="scan the hosts of an inventory")
+    p.add_argument("inventory", nargs="?", help="inventory YAML (not needed with --local)")
+    p.add_argument("--benchmark", help="benchmark id, e.g. cis-1.12 (default: the newest generic CIS version)")
+    p.add_argument("--targets", type=_csv, default=[], help="only these targets: master,controlplane,etcd,node,policies")
+    p.add_argument("--check", type=_csv, default=[], help="only these controls: CIS ids, sections (1.2) or check ids")
+    p.add_argument("--skip", type=_csv, default=[], help="report these controls as INFO without running them")
+    p.add_argument("--limit", type=_csv, default=[], help="only these hosts: names or globs (worker-*)")
+    p.add_argument("--concurrency", type=_positive(int), default=50, help="hosts scanned at once (default 50)")
+    p.add_argument("--handshakes", type=_positive(int), default=10,
+                   help="SSH handshakes in flight at once (default 10, under sshd's MaxStartups)")
+    p.add_argument("--connect-timeout", type=_positive(float), default=10.0, help="seconds to establish SSH (default 10)")
+    p.add_argument("--timeout", type=_positive(float), default=120.0, help="deadline per host, connect + probe (default 120)")
+    p.add_argument("--out-dir", default="reports", help="where report files go (default ./reports)")
+    p.add_argument("--format", type=_csv, default=["json"], help=f"report files to write: {', '.join(FORMATS)} (default json)")
+    p.add_argument("--local", action="store_true", help="scan this machine itself, without SSH (like kube-bench)")
+    p.add_argument("--roles", type=_csv, default=["worker"], help="with --local: roles of this machine (default worker)")
+    p.add_argument("--insecure-no-host-key-check", action="store_true",
+                   help="do not verify host keys (recorded in every report)")
+    p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours")
+
+    p = sub.add_parser("plan", parents=[common], help="print the exact script a scan would run on a host (contacts nothing)")
+    p.add_argument("inventory")
+    p.add_argument("--host", help="host name (default: every host, one after the other)")
+    p.add_argument("--benchmark")
+    p.add_argument("--targets", type=_csv, default=[])
+    p.add_argument("--check", type=_csv, default=[])
+    p.add_argument("--skip", type=_csv, default=[])
+
+    p = sub.add_parser("checks", parents=[common], help="list the controls of a benchmark")
+    p.add_argument("--benchmark")
+    p.add_argument("--targets", type=_csv, default=[])
+
+    p = sub.add_parser("inventory", parents=[common], help="show the hosts of an inventory after inheritance")
+    p.add_argument("inventory")
+    p.add_argument("--limit", type=_csv, default=[])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="fleetbench: %(levelname)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"fleetbench: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("fleetbench: interrupted; no report written", file=sys.stderr)
+        return 130
+
+
+def _benchmark(args: argparse.Namespace, catalog: Catalog) -> str:
+    bench = args.benchmark or catalog.default_benchmark()
+    if bench not in catalog.benchmarks:
+        raise UsageError("--benchmark", f"unknown benchmark '{bench}' (available: {', '.join(sorted(catalog.benchmarks))})")
+    return bench
+
+
+def _selection(args: argparse.Namespace, catalog: Catalog, bench: str) -> Selection:
+    for t in args.targets:
+        if t not in ("master", "controlplane", "etcd", "node", "policies"):
+            raise UsageError("--targets", f"unknown target '{t}' (expected master, controlplane, etcd, node, policies)")
+    sel = Selection(targets=tuple(args.targets), checks=tuple(args.check), skips=tuple(getattr(args, "skip", [])))
+    sel.validate(catalog.benchmarks[bench])
+    return sel
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    bench = _benchmark(args, catalog)
+    selection = _selection(args, catalog, bench)
+    for fmt in args.format:
+        if fmt not in FORMATS:
+            raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)})")
+    out_dir = Path(args.out_dir)
+    check_out_dir(out_dir)
+    if args.local:
+        for role in args.roles:
+            if role not in catalog.role_targets:
+                raise UsageError("--roles", f"unknown role '{role}' (expected: {', '.join(catalog.role_targets)})")
+        hosts: tuple[Host, ...] = (Host(name="localhost", address="local", roles=tuple(args.roles), groups=(),
+                                        ssh=SSHSettings(), paths={}, origin="--local"),)
+    else:
+        if not args.inventory:
+            raise UsageError("scan", "give an inventory file, or --local to scan this machine")
+        hosts = load_inventory(args.inventory, args.limit)
+    check_paths(hosts, catalog)
+    options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
+                          handshakes=args.handshakes, timeout=args.timeout, local=args.local,
+                          transport=Settings(connect_timeout=args.connect_timeout,
+                                             verify_host_keys=not args.insecure_no_host_key_check))
+    report = asyncio.run(scan(hosts, catalog, options))
+    data = to_dict(report)
+    color = not args.no_color and sys.stdout.isatty()
+    print(console.render(data, dict(catalog.benchmarks[bench].sections), color=color, verbose=args.verbose,
+                         per_host=not args.quiet), end="")
+    written = []
+    if "json" in args.format:
+        path = out_dir / "report.json"
+        write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+        written.append(path)
+    for path in written:
+        print(f"wrote {path}")
+    if report.not_assessed():
+        return EXIT_NOT_ASSESSED
+    return EXIT_FAIL if data["summary"]["FAIL"] else EXIT_OK
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    bench = _benchmark(args, catalog)
+    selection = _selection(args, catalog, bench)
+    hosts = load_inventory(args.inventory)
+    check_paths(hosts, catalog)
+    if args.host:
+        hosts = tuple(h for h in hosts if h.name == args.host)
+        if not hosts:
+            raise UsageError("--host", f"no host named '{args.host}' in {args.inventory}")
+    for host in hosts:
+        chosen = selection.controls(catalog.benchmarks[bench], host_targets(host, catalog))
+        plan = P.build([c for c, skipped in chosen if not skipped], catalog, host.paths)
+        command = f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
+        print(f"# host {host.name} ({host.address}): {len(chosen)} controls of {bench}; "
+              f"runs as `{command}` with this script on stdin (nonce is fresh per scan)")
+        print(S.render(plan, "0" * 16))
+    return EXIT_OK
+
+
+def _cmd_checks(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    bench = catalog.benchmarks[_benchmark(args, catalog)]
+    rows = [[c.id, c.title, c.target, "automated" if c.automated else "manual", "yes" if c.scored else "no",
+             c.check.kind, c.check.id]
+            for c in bench.controls if not args.targets or c.target in args.targets]
+    print(f"{bench.title} ({bench.id}), Kubernetes {', '.join(bench.kubernetes)}: {len(rows)} controls")
+    print(tabulate(rows, headers=["id", "title", "target", "type", "scored", "kind", "check"]))
+    return EXIT_OK
+
+
+def _cmd_inventory(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    hosts = load_inventory(args.inventory, args.limit)
+    check_paths(hosts, catalog)
+    rows = [[h.name, h.address, h.ssh.port or "(ssh config)", h.ssh.user or "(ssh config)", ",".join(h.roles),
+             ",".join(host_targets(h, catalog)), h.ssh.jump or "", h.ssh.become or "",
+             ",".join(f"{k}={v}" for k, v in h.paths.items())] for h in hosts]
+    print(tabulate(rows, headers=["host", "address", "port", "user", "roles", "targets", "jump", "become", "paths"]))
+    return EXIT_OK
+
+
+_COMMANDS = {"scan": _cmd_scan, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}

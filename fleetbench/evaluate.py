@@ -1,0 +1,315 @@
+"""(Control, HostFacts) → Finding: one small function per check kind, each with its evidence.
+
+Verdicts follow kube-bench: a check that holds is PASS; one that does not is FAIL when scored
+and WARN when not; manual checks are WARN; checks skipped on request are INFO. Where
+fleetbench decides differently, on purpose:
+
+* **Not assessed is never a pass.** When the facts a check needs are missing (the component's
+  process is not running and it has no manifest, a config file cannot be read), the verdict is
+  WARN with a reason starting "not assessed". kube-bench turns an empty ``ps`` into a PASS for
+  "must not be set" checks.
+* **kubelet / kube-proxy settings** are read from the running process's own ``--config`` file,
+  and a command-line flag overrides the file; the evidence names the deciding source and the
+  value it overrode.
+* **Control-plane flags** come from the running process; when it is not running, from its
+  static-pod manifest's ``command:`` (the evidence says so).
+* **File modes** mean "no permission bit outside the mask"; file owners are compared by the
+  names the node itself resolves, with the numeric ids shown.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import facts as F
+from .models import Catalog, Check, Control, FileStat, Finding, HostFacts, Status, Test
+from .ops import OPS, expected_text, mode_within
+from .plan import var_names
+from .redact import redact_value
+
+NOT_ASSESSED = "not assessed: "
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    holds: bool | None                    #: None = could not be assessed
+    expected: str
+    actual: str
+    source: str
+    reason: str = ""
+
+
+def evaluate(control: Control, facts: HostFacts, catalog: Catalog, skipped: bool = False) -> Finding:
+    """The finding for one control on one host."""
+    check = control.check
+    remediation = _fill(check, facts)
+    if skipped:
+        return Finding(control, Status.INFO, "", "", "", remediation, "skipped on request (--skip)")
+    if check.kind == "manual":
+        return Finding(control, Status.WARN, "manual review", "", "", remediation, "manual check")
+    if check.kind == "cluster":
+        return Finding(control, Status.WARN, "manual review", "", "", remediation,
+                       "cluster-wide check: needs the Kubernetes API, which is not read over SSH; review by hand")
+    outcome = _KINDS[check.kind](check, facts, catalog)
+    if outcome.holds is None:
+        status = Status.WARN
+        reason = NOT_ASSESSED + outcome.reason
+    elif outcome.holds:
+        status, reason = Status.PASS, outcome.reason
+    else:
+        status, reason = (Status.FAIL if control.scored else Status.WARN), outcome.reason
+    return Finding(control, status, outcome.expected, outcome.actual, outcome.source, remediation, reason)
+
+
+# --------------------------------------------------------------------------- paths
+
+def resolve(expr: str, facts: HostFacts) -> tuple[str | None, str]:
+    """A path expression → (path on the node, how it was found)."""
+    names = var_names(expr)
+    if not names:
+        return expr, "fixed path"
+    rp = facts.paths.get(names[0])
+    if rp is None or rp.path is None:
+        return None, "not resolved"
+    return rp.path, {"candidate": "first existing candidate", "default": "default path"}.get(rp.source, rp.source)
+
+
+class _SafeDict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(check: Check, facts: HostFacts) -> str:
+    """Remediation text with the node's own paths and this version's expected values."""
+    values = _SafeDict()
+    for name, rp in facts.paths.items():
+        if rp.path:
+            values[name] = rp.path
+    if check.kind == "file":
+        values["path"] = " ".join(resolve(p, facts)[0] or p for p in check.paths)
+    values["mode"] = check.mode or ""
+    values["owner"] = check.owner or ""
+    if len(check.tests) == 1 and check.tests[0].value is not None:
+        values["value"] = check.tests[0].value
+    return re.sub(r"\{([a-z0-9.-]+)\}", lambda m: values[m.group(1)], check.remediation)
+
+
+# --------------------------------------------------------------------------- file
+
+def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
+    entries: list[FileStat] = []
+    looked: list[str] = []
+    sources: list[str] = []
+    for expr in check.paths:
+        path, how = resolve(expr, facts)
+        if path is None:
+            looked.append(expr)
+            continue
+        looked.append(path)
+        if how != "fixed path":
+            sources.append(f"{path} ({how})")
+        if check.tree:
+            listing = facts.trees.get(path) or ()
+            entries.extend(e for e in listing
+                           if check.match is None or fnmatch.fnmatchcase(e.path.rsplit("/", 1)[-1], check.match))
+        else:
+            st = facts.stats.get(path)
+            if st is not None:
+                entries.append(st)
+    what = f" matching {check.match}" if check.match else ""
+    if check.mode:
+        expected = f"permissions {check.mode} or more restrictive"
+
+        def ok(e: FileStat) -> bool:
+            return mode_within(e.mode, check.mode or "0")
+
+        def show(e: FileStat) -> str:
+            return e.mode_text
+    else:
+        expected = f"owned by {check.owner}"
+
+        def ok(e: FileStat) -> bool:
+            return e.owner == check.owner
+
+        def show(e: FileStat) -> str:
+            return f"{e.owner} ({e.uid}:{e.gid})"
+    source = "stat " + ", ".join(looked) + (f"{what}; " + "; ".join(sources) if sources else what)
+    if not entries:
+        holds = check.missing == "pass"
+        return _Outcome(holds, expected, "no such file" if len(looked) == 1 and not check.tree else f"no file found{what}",
+                        source, "file not present" + ("; the benchmark accepts that" if holds else ""))
+    bad = [e for e in entries if not ok(e)]
+    if len(entries) == 1 and not check.tree:
+        return _Outcome(not bad, expected, show(entries[0]), source)
+    if not bad:
+        return _Outcome(True, expected, f"all {len(entries)} files comply", source)
+    listed = ", ".join(f"{e.path} {show(e)}" for e in bad[:5]) + (f", and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return _Outcome(False, expected, f"{len(bad)} of {len(entries)} files do not comply: {listed}", source)
+
+
+# --------------------------------------------------------------------------- flags
+
+def _argv(check: Check, facts: HostFacts, catalog: Catalog) -> tuple[tuple[str, ...] | None, str, str]:
+    """The component's command line, where it came from, and a reason if there is none."""
+    comp = catalog.components[check.component or ""]
+    proc = facts.processes.get(comp.name)
+    if proc is not None:
+        return proc.argv, f"command line of {comp.label} (pid {proc.pid})", ""
+    if comp.manifest:
+        content = facts.contents.get("{" + comp.manifest + "}")
+        if content is not None and content.state == "present":
+            try:
+                argv = F.manifest_argv(F.parse_config(content.data))
+            except ValueError:
+                argv = None
+            if argv:
+                return argv, f"manifest {content.path} ({comp.label} is not running)", ""
+    return None, "", f"{comp.label} is not running on this host and no manifest with its command was found"
+
+
+def _test_expected(tests: tuple[Test, ...], combine: str) -> str:
+    joiner = " AND " if combine == "all" else " OR "
+    return joiner.join(expected_text(t.op, t.gate or t.flag or t.config_key or "", t.value) for t in tests)
+
+
+def _judge(t: Test, value: str | None, missing: str) -> bool:
+    if t.op == "absent":
+        return value is None
+    if value is None:
+        return missing == "pass"
+    return OPS[t.op].test(value, t.value or "")
+
+
+def _combine(results: list[bool], combine: str) -> bool:
+    return all(results) if combine == "all" else any(results)
+
+
+def _show(name: str, value: str | None) -> str:
+    return f"{name} not set" if value is None else f"{name}={redact_value(name, value)}"
+
+
+def _flag(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
+    expected = _test_expected(check.tests, check.combine)
+    argv, where, why = _argv(check, facts, catalog)
+    if argv is None:
+        return _Outcome(None, expected, "process not found", "ps", why)
+    proc = facts.processes.get(check.component or "")
+    results, actual, sources, unset = [], [], [], 0
+    for t in check.tests:
+        value = F.flag_value(argv, t.flag) if t.flag else None
+        if value is not None and t.gate:
+            value = F.gate_value(value, t.gate)
+        name = t.gate or t.flag or ""
+        if value is not None:
+            src = f"{t.flag} on the {where}"
+        elif t.env and proc is not None and t.env in proc.env:
+            value, name = proc.env[t.env], t.env
+            src = f"{t.env} in the environment of {catalog.components[proc.component].label} (pid {proc.pid})"
+        else:
+            src = f"not set on the {where}" + (f" nor in its environment ({t.env})" if t.env else "")
+        unset += value is None
+        results.append(_judge(t, value, check.missing))
+        actual.append(_show(name, value))
+        sources.append(src)
+    holds = _combine(results, check.combine)
+    reason = "not set; the benchmark accepts the default" if holds and unset == len(check.tests) else ""
+    return _Outcome(holds, expected, "; ".join(actual), "; ".join(dict.fromkeys(sources)), reason)
+
+
+# --------------------------------------------------------------------------- settings
+
+def _setting(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
+    """Flag > config file > unset. The evidence names the deciding source and what it overrode."""
+    expected = _test_expected(check.tests, check.combine)
+    comp = catalog.components[check.component or ""]
+    proc = facts.processes.get(comp.name)
+    argv = proc.argv if proc else ()
+    notes: list[str] = []
+    if proc is None:
+        notes.append(f"{comp.label} is not running; only its config file was read")
+    data: Any = None
+    config_problem = ""
+    cfg_path = None
+    if check.config:
+        content = facts.contents.get(check.config)
+        cfg_path, how = resolve(check.config, facts)
+        if content is None or content.state == "absent":
+            notes.append(f"config file {cfg_path or check.config} not found ({how})")
+        elif content.state in ("unreadable", "truncated"):
+            config_problem = f"config file {content.path} is {content.state}"
+        else:
+            try:
+                data = F.parse_config(content.data)
+            except ValueError as exc:
+                config_problem = f"config file {content.path} is {exc}"
+            if data is not None and not isinstance(data, dict):
+                config_problem, data = f"config file {content.path} is not a mapping", None
+    results, actual, sources = [], [], []
+    for t in check.tests:
+        flag_val = F.flag_value(argv, t.flag) if t.flag and argv else None
+        if flag_val is not None and t.gate:
+            flag_val = F.gate_value(flag_val, t.gate)
+        cfg_val: str | None = None
+        if t.config_key and data is not None:
+            raw = F.config_value(data, t.config_key)
+            cfg_val = None if F.is_unset(raw) else F.config_text(raw)
+        name = t.gate or t.flag or t.config_key or ""
+        if flag_val is not None:
+            value = flag_val
+            src = f"flag {t.flag}" + (f" ({t.gate})" if t.gate else "") + f" on the command line of {comp.label}"
+            if cfg_val is not None:
+                verb = "agrees with" if cfg_val == flag_val else "overrides"
+                src += f"; {verb} {cfg_path} {t.config_key}: {cfg_val}"
+        elif cfg_val is not None:
+            value, name = cfg_val, t.config_key or name
+            src = f"{cfg_path}: {t.config_key}"
+        else:
+            if t.config_key and config_problem:
+                return _Outcome(None, expected, "unknown", cfg_path or "", config_problem)
+            value = None
+            places = [f"flag {t.flag}"] if t.flag else []
+            if t.config_key:
+                places.append(f"{t.config_key} in {cfg_path or 'the config file'}")
+            src = "not set (" + " nor ".join(places) + ")"
+        results.append(_judge(t, value, check.missing))
+        actual.append(_show(name, value))
+        sources.append(src)
+    holds = _combine(results, check.combine)
+    return _Outcome(holds, expected, "; ".join(actual), "; ".join(sources), "; ".join(notes))
+
+
+# --------------------------------------------------------------------------- encryption
+
+def _encryption(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
+    """The first provider of every resource list in the --encryption-provider-config file."""
+    expected = "first provider is one of " + ", ".join(check.allowed)
+    argv, where, why = _argv(check, facts, catalog)
+    if argv is None:
+        return _Outcome(None, expected, "process not found", "ps", why)
+    flag = check.tests[0].flag or ""
+    path = F.flag_value(argv, flag)
+    if path is None:
+        return _Outcome(check.missing == "pass", expected, f"{flag} not set", f"not set on the {where}")
+    content = facts.contents.get("{apiserver.encryption-config}")
+    if content is None or content.state == "absent":
+        return _Outcome(False, expected, "file not found", f"{path} (named by {flag})")
+    if content.state != "present":
+        return _Outcome(None, expected, "unknown", path, f"{path} is {content.state}")
+    try:
+        data = F.parse_config(content.data)
+        blocks = data["resources"]
+        firsts = [(",".join(b.get("resources") or []), next(iter(b["providers"][0]))) for b in blocks]
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return _Outcome(False, expected, "not a valid EncryptionConfiguration", content.path)
+    if not firsts:
+        return _Outcome(False, expected, "no resources listed", content.path)
+    holds = all(p in check.allowed for _, p in firsts)
+    return _Outcome(holds, expected, "; ".join(f"{r or '?'}: {p}" for r, p in firsts), f"{content.path} (named by {flag})")
+
+
+_KINDS: dict[str, Callable[[Check, HostFacts, Catalog], _Outcome]] = {
+    "file": _file, "flag": _flag, "setting": _setting, "encryption": _encryption,
+}

@@ -1,0 +1,59 @@
+"""ScanReport → the documented JSON model (see README, "JSON report"). Secrets are redacted here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Finding, HostFacts, HostScan, ScanReport
+from ..redact import redact_argv, redact_text, redact_value
+
+SCHEMA_VERSION = 1
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    c = f.control
+    return {
+        "id": c.id, "check": c.check.id, "title": c.title, "section": c.section, "target": c.target,
+        "status": f.status.value, "scored": c.scored, "automated": c.automated,
+        "expected": f.expected, "actual": redact_text(f.actual), "source": redact_text(f.source),
+        "reason": redact_text(f.reason), "remediation": f.remediation,
+    }
+
+
+def _evidence(facts: HostFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "hostname": facts.hostname,
+        "uid": facts.uid,
+        "processes": {name: {"pid": p.pid, "argv": list(redact_argv(p.argv)),
+                             "env": {k: redact_value(k, v) for k, v in p.env.items()}}
+                      for name, p in facts.processes.items()},
+        "paths": {name: {"path": rp.path, "source": rp.source} for name, rp in facts.paths.items()},
+    }
+
+
+def _host(h: HostScan) -> dict[str, Any]:
+    return {
+        "name": h.host.name, "address": h.host.address, "roles": list(h.host.roles),
+        "status": h.error.status.value if h.error else "ok",
+        "error": redact_text(h.error.reason) if h.error else None,
+        "benchmark": h.benchmark, "started": h.started.isoformat(), "seconds": h.seconds,
+        "results": [_finding(f) for f in h.findings],
+        "summary": h.summary(),
+        "evidence": _evidence(h.facts),
+    }
+
+
+def to_dict(report: ScanReport) -> dict[str, Any]:
+    hosts = [_host(h) for h in report.hosts]
+    return {
+        "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION,
+        "started": report.started.isoformat(), "finished": report.finished.isoformat(),
+        "benchmark": report.benchmark, "catalog_digest": report.catalog_digest,
+        "options": dict(report.options),
+        "hosts": hosts,
+        "summary": {**report.summary(),
+                    "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
+                    "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok")},
+    }

@@ -1,0 +1,191 @@
+"""The per-host pipeline and the fan-out over hosts. A host's failure is a value.
+
+Per host: select controls → plan → render ONE script → connect → run it once → parse →
+facts → findings. Every exception on the way becomes a :class:`HostError` on that host's
+:class:`HostScan`; the fleet always completes. Two semaphores bound the load: hosts in flight
+(``--concurrency``) and SSH handshakes in flight (``--handshakes``, kept under a bastion sshd's
+``MaxStartups`` of 10), and every host has a deadline (``--timeout``) covering connect and probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import asyncssh
+
+from . import __version__
+from . import facts as F
+from . import plan as P
+from . import script as S
+from .connect import Batch, Connector, HostFailure, Settings, run_script
+from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
+from .evaluate import evaluate
+from .models import Benchmark, Catalog, Control, Host, HostScan, ScanReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which controls run: ``--targets``, ``--check`` and ``--skip`` (ids or sections like 1.2)."""
+
+    targets: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    skips: tuple[str, ...] = ()
+
+    @staticmethod
+    def _hit(control: Control, patterns: tuple[str, ...]) -> bool:
+        return any(control.id == p or control.id.startswith(p + ".") or fnmatch.fnmatchcase(control.id, p)
+                   or control.check.id == p for p in patterns)
+
+    def controls(self, benchmark: Benchmark, targets: tuple[str, ...]) -> list[tuple[Control, bool]]:
+        """(control, skipped) for one host whose roles give ``targets``."""
+        chosen = []
+        for c in benchmark.controls:
+            if c.target not in targets or (self.targets and c.target not in self.targets):
+                continue
+            if self.checks and not self._hit(c, self.checks):
+                continue
+            chosen.append((c, self._hit(c, self.skips)))
+        return chosen
+
+    def validate(self, benchmark: Benchmark) -> None:
+        for flag, patterns in (("--check", self.checks), ("--skip", self.skips)):
+            for p in patterns:
+                if not any(self._hit(c, (p,)) for c in benchmark.controls):
+                    raise UsageError(flag, f"'{p}' matches no control of {benchmark.id} "
+                                           "(give CIS ids such as 4.2.1, sections such as 1.2, or check ids)")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    benchmark: str
+    selection: Selection = field(default_factory=Selection)
+    concurrency: int = 50
+    handshakes: int = 10
+    timeout: float = 120.0                #: per host, connect + probe
+    transport: Settings = field(default_factory=Settings)
+    local: bool = False                   #: run the probe on this machine, no SSH
+
+
+def host_targets(host: Host, catalog: Catalog) -> tuple[str, ...]:
+    targets: list[str] = []
+    for role in host.roles:
+        targets.extend(t for t in catalog.role_targets.get(role, ()) if t not in targets)
+    return tuple(targets)
+
+
+def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
+    """Inventory ``paths:`` keys must name catalog path variables (typos would do nothing)."""
+    for host in hosts:
+        for name in host.paths:
+            if catalog.path_var(name) is None:
+                known = sorted(f"{c}.{p}" for c, comp in catalog.components.items() for p in comp.paths)
+                raise InventoryError(host.origin, f"host '{host.name}': unknown path variable '{name}' in paths "
+                                                  f"(expected one of: {', '.join(known)})")
+
+
+async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
+    """Scan every host; never raises for a host's failure."""
+    benchmark = catalog.benchmarks[options.benchmark]
+    started = datetime.now(timezone.utc)
+    connector = Connector(options.transport)
+    in_flight = asyncio.Semaphore(options.concurrency)
+    handshakes = asyncio.Semaphore(options.handshakes)
+
+    async def one(host: Host) -> HostScan:
+        async with in_flight:
+            return await scan_host(host, catalog, benchmark, options, connector, handshakes)
+
+    try:
+        results = await asyncio.gather(*(one(h) for h in hosts))
+    finally:
+        await connector.close()
+    return ScanReport(tool_version=__version__, benchmark=benchmark.id, catalog_digest=catalog.digest,
+                      started=started, finished=datetime.now(timezone.utc), hosts=tuple(results),
+                      options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
+                               "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
+                               "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout})
+
+
+async def scan_host(host: Host, catalog: Catalog, benchmark: Benchmark, options: ScanOptions,
+                    connector: Connector, handshakes: asyncio.Semaphore) -> HostScan:
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    chosen = options.selection.controls(benchmark, host_targets(host, catalog))
+    plan = P.build([c for c, skipped in chosen if not skipped], catalog, host.paths)
+    nonce = S.new_nonce()
+    source = S.render(plan, nonce)
+    deadline = host.ssh.timeout or options.timeout
+    error: HostError | None = None
+    findings: tuple = ()
+    host_facts = None
+    batch: Batch | None = None
+    try:
+        async with asyncio.timeout(deadline):
+            batch = await (_run_local(host, source, options) if options.local
+                           else _run_remote(host, source, options, connector, handshakes))
+        host_facts = F.build(S.parse(batch.stdout, nonce), plan)
+        findings = tuple(evaluate(c, host_facts, catalog, skipped) for c, skipped in chosen)
+    except HostFailure as exc:
+        error = exc.error
+    except TimeoutError:
+        error = HostError(HostStatus.TIMEOUT, f"host did not finish within its deadline ({deadline:g}s, --timeout)")
+    except BatchError as exc:
+        error = HostError(HostStatus.ERROR, _batch_reason(str(exc), batch))
+    except Exception as exc:  # noqa: BLE001 - a bug must not take the fleet down; logged with its traceback
+        log.exception("internal error while scanning %s", host.name)
+        error = HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}")
+    return HostScan(host=host, benchmark=benchmark.id, started=started, seconds=round(time.monotonic() - t0, 3),
+                    findings=findings if error is None else (), error=error,
+                    facts=host_facts if error is None else None)
+
+
+def _command(host: Host) -> str:
+    return f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
+
+
+async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector,
+                      handshakes: asyncio.Semaphore) -> Batch:
+    async with handshakes:
+        conn = await connector.connect(host)
+    async with conn:
+        try:
+            return _checked(await run_script(conn, _command(host), source, options.transport.max_output))
+        except asyncssh.DisconnectError as exc:
+            raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc.reason}") from None
+        except (OSError, EOFError) as exc:
+            raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc}") from None
+
+
+async def _run_local(host: Host, source: str, options: ScanOptions) -> Batch:
+    argv = [*(host.ssh.become or "").split(), "sh", "-s"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await proc.communicate(source.encode())
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return _checked(Batch(out, err, proc.returncode))
+
+
+def _checked(batch: Batch) -> Batch:
+    """Recognise a refused ``sudo`` before the output parser calls it garbled."""
+    err = batch.stderr.decode("utf-8", "replace").strip()
+    if batch.exit_status not in (0, None) and b"@@" not in batch.stdout:
+        first = err.splitlines()[0] if err else f"exit status {batch.exit_status}"
+        if "sudo" in err or "password" in err.lower():
+            raise HostFailure(HostStatus.ERROR, f"sudo refused: {first} (configure NOPASSWD for 'sh' or connect as root)")
+        raise HostFailure(HostStatus.ERROR, f"the probe could not start: {first}")
+    return batch
+
+
+def _batch_reason(message: str, batch: Batch | None) -> str:
+    return message if batch is None or not batch.stderr else f"{message}; stderr: {batch.stderr[:200].decode('utf-8', 'replace')}"

@@ -1,0 +1,193 @@
+"""Plan → ONE read-only POSIX ``sh`` script; its framed output → a list of records.
+
+The script runs as ``sh -s`` with itself on stdin (no quoting or ARG_MAX limits, and the probe
+text stays out of the node's ``ps``). It works under dash, bash and busybox ash, and only reads:
+
+1. one walk of ``/proc/[0-9]*`` with the ``read`` builtin on each ``comm``; for a Kubernetes
+   component it prints the exact ``cmdline`` (and, for etcd, the ``ETCD_*`` environment lines);
+2. path variables resolved in the shell: inventory override > the running process's flag >
+   its environment > first existing candidate > default;
+3. ONE ``stat -L`` over every single file; one ``find … -exec stat {} +`` per directory tree;
+4. ``head -c`` of each config file the checks read (capped).
+
+Framing: every record starts on a fresh line with ``@@<nonce> <type>``; the nonce is random per
+host and run, so no file content or argv can forge a record, and anything a login shell prints
+before the first record (MOTD, an ``echo`` in .bashrc) is ignored. The last record is ``done``;
+without it the output is incomplete. Every literal that reaches the shell goes through
+:func:`shlex.quote`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from dataclasses import dataclass
+
+from .errors import BatchError
+from .plan import Plan, var_names
+
+MAX_FILE_BYTES = 1 << 20                  #: per file read; larger files are reported truncated
+_STAT_FORMAT = "%a %u %g %U %G %F|%n"
+
+_PRELUDE = r"""# fleetbench probe: read-only. It reads /proc and stats or reads files; it writes nothing.
+export LC_ALL=C
+N={nonce}
+M={max_bytes}
+r() {{ printf '\n@@%s %s\n' "$N" "$*"; }}
+fb_get() {{  # $1: argv, one per line; $2: flag. Sets R to its value (last one wins); 0 if given.
+  R=; _f=1; _w=; _o=$IFS; IFS='
+'; set -f
+  for _a in $1; do
+    if [ -n "$_w" ]; then
+      _w=; case $_a in -*) ;; *) R=$_a; continue;; esac
+    fi
+    case $_a in "$2"=*) R=${{_a#*=}}; _f=0;; "$2") R=true; _f=0; _w=1;; esac
+  done
+  set +f; IFS=$_o; return $_f
+}}
+fb_env() {{  # $1: NAME=value lines; $2: NAME. Sets R; 0 if set.
+  R=; _o=$IFS; IFS='
+'; set -f
+  for _a in $1; do case $_a in "$2"=*) R=${{_a#*=}}; set +f; IFS=$_o; return 0;; esac; done
+  set +f; IFS=$_o; return 1
+}}
+r host
+h=; read -r h 2>/dev/null </proc/sys/kernel/hostname
+printf 'hostname=%s\n' "$h"
+while read -r k v _; do case $k in Uid:) printf 'uid=%s\n' "$v"; break;; esac; done 2>/dev/null </proc/self/status
+"""
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _comm(name: str) -> str:
+    """What /proc/<pid>/comm shows for an executable: its basename, cut to 15 characters."""
+    return name.rsplit("/", 1)[-1][:15]
+
+
+def render(plan: Plan, nonce: str) -> str:
+    """The probe script for one host."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", nonce):
+        raise ValueError("nonce must be hex")
+    out = [_PRELUDE.format(nonce=nonce, max_bytes=MAX_FILE_BYTES)]
+    # -- 1. one walk of /proc
+    need_argv = {v.name.split(".")[0] for v in plan.path_vars if v.from_flag}
+    need_env = set(plan.env_components)
+    index = {c.name: i for i, c in enumerate(plan.components)}
+    arms: dict[str, list[str]] = {}
+    for comp in plan.components:
+        for proc in comp.processes:
+            comm = _comm(proc[0])
+            arms.setdefault(comm, [])
+            if len(proc) == 1:               # hyperkube forms are matched in Python only
+                i = index[comp.name]
+                steps = []
+                if comp.name in need_argv:
+                    steps.append(f'A{i}=$(tr \'\\0\' \'\\n\' <"$d/cmdline" 2>/dev/null)')
+                steps.append(f'P{i}=$p')
+                step = f'[ -n "$P{i}" ] || {{ {"; ".join(steps)}; }};'
+                if step not in arms[comm]:
+                    arms[comm].append(step)
+    out.append(" ".join(f"P{i}=; A{i}=; E{i}=;" for i in range(len(plan.components))))
+    out.append("for d in /proc/[0-9]*; do")
+    out.append('  c=; read -r c 2>/dev/null <"$d/comm" || continue')
+    out.append("  case $c in")
+    for comm, steps in arms.items():
+        env_steps = ""
+        comps_here = [c for c in plan.components if any(_comm(p[0]) == comm and len(p) == 1 for p in c.processes)]
+        env_comp = next((c for c in comps_here if c.name in need_env), None)
+        if env_comp is not None:
+            i = index[env_comp.name]
+            env_steps = (f' e=$(tr \'\\0\' \'\\n\' <"$d/environ" 2>/dev/null | grep \'^ETCD_\');'
+                         f' r env "$p"; printf \'%s\' "$e"; [ -n "$P{i}" ] || E{i}=$e;')
+        body = " ".join(steps)
+        out.append(f'    {_q(comm)}) p=${{d#/proc/}}; r proc "$p" "$c"; cat "$d/cmdline" 2>/dev/null;{env_steps} {body} ;;')
+    out.append("  esac")
+    out.append("done")
+    # -- 2. path variables
+    var_index = {v.name: i for i, v in enumerate(plan.path_vars)}
+    for i, var in enumerate(plan.path_vars):
+        ci = index[var.name.split(".")[0]]
+        out.append(f"V{i}=; S{i}=")
+        if var.name in plan.overrides:
+            out.append(f"V{i}={_q(plan.overrides[var.name])}; S{i}=inventory")
+        if var.from_flag:
+            out.append(f'[ -z "$V{i}" ] && [ -n "$P{ci}" ] && fb_get "$A{ci}" {_q(var.from_flag)} && '
+                       f'[ -n "$R" ] && {{ V{i}=$R; S{i}={_q("flag " + var.from_flag)}; '
+                       f'case $V{i} in /*) ;; *) V{i}="$(readlink "/proc/$P{ci}/cwd")/$V{i}";; esac; }}')
+        if var.from_env:
+            out.append(f'[ -z "$V{i}" ] && [ -n "$P{ci}" ] && fb_env "$E{ci}" {_q(var.from_env)} && '
+                       f'[ -n "$R" ] && {{ V{i}=$R; S{i}={_q("env " + var.from_env)}; }}')
+        if var.candidates:
+            cands = " ".join(_q(c) for c in var.candidates)
+            out.append(f'[ -z "$V{i}" ] && for c in {cands}; do [ -e "$c" ] && {{ V{i}=$c; S{i}=candidate; break; }}; done')
+        if var.default:
+            out.append(f'[ -z "$V{i}" ] && {{ V{i}={_q(var.default)}; S{i}=default; }}')
+        out.append(f"r path {_q(var.name)}; printf '%s\\n%s' \"$S{i}\" \"$V{i}\"")
+
+    def word(expr: str) -> str:
+        names = var_names(expr)
+        return f'"$V{var_index[names[0]]}"' if names else _q(expr)
+
+    # -- 3. one stat over every single path; one find per tree
+    if plan.stats:
+        out.append("set --")
+        out.append(f"for p in {' '.join(word(e) for e in plan.stats)}; do")
+        out.append('  if [ -z "$p" ]; then :; elif [ -e "$p" ]; then set -- "$@" "$p"; else r absent; printf \'%s\' "$p"; fi')
+        out.append("done")
+        out.append(f'[ $# -gt 0 ] && {{ printf \'\\n\'; stat -L -c "@@$N s {_STAT_FORMAT}" -- "$@" 2>/dev/null; }}')
+    for t, expr in enumerate(plan.trees):
+        out.append(f"p={word(expr)}")
+        out.append(f'if [ -d "$p" ]; then r tree {t}; printf \'%s\\n\' "$p"; '
+                   f'find "$p/" -exec stat -c "@@$N t {t} {_STAT_FORMAT}" {{}} + 2>/dev/null; '
+                   f'elif [ -e "$p" ]; then r tree {t}; printf \'%s\\n\' "$p"; stat -L -c "@@$N t {t} {_STAT_FORMAT}" -- "$p" 2>/dev/null; '
+                   f'else r treeabsent {t}; printf \'%s\' "$p"; fi')
+    # -- 4. file contents
+    for k, expr in enumerate(plan.reads):
+        out.append(f"p={word(expr)}")
+        out.append(f'if [ -z "$p" ]; then r readrc {k} unset; elif [ ! -e "$p" ]; then r readrc {k} absent; '
+                   f'elif [ -d "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
+                   f'else r read {k}; head -c "$M" -- "$p" 2>/dev/null; r readrc {k} $?; fi')
+    out.append("r done")
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    type: str
+    args: tuple[str, ...]
+    payload: bytes
+
+
+_HEADER_ONLY = {"s", "t"}                  # the whole record is the header (names may hold newlines)
+
+
+def parse(output: bytes, nonce: str) -> list[Record]:
+    """Split the script's stdout into records.
+
+    Raises:
+        BatchError: no record at all, or no final ``done`` record (output cut short).
+    """
+    chunks = output.split(b"\n@@" + nonce.encode() + b" ")
+    records: list[Record] = []
+    for chunk in chunks[1:]:
+        head, _, payload = chunk.partition(b"\n")
+        words = head.decode("utf-8", "replace").split(" ")
+        rtype = words[0]
+        if rtype in _HEADER_ONLY:
+            text = chunk[:-1] if chunk.endswith(b"\n") else chunk
+            records.append(Record(rtype, (), text[len(rtype) + 1:]))
+        else:
+            records.append(Record(rtype, tuple(words[1:]), payload))
+    if not records:
+        raise BatchError("no probe output (the remote shell printed nothing fleetbench recognises)")
+    if records[-1].type != "done":
+        raise BatchError(f"probe output incomplete: it stops after a '{records[-1].type}' record")
+    return records

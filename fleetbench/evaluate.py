@@ -237,6 +237,9 @@ def _setting(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
         content = facts.contents.get(check.config)
         cfg_path, how = resolve(check.config, facts)
         if content is None or content.state == "absent":
+            if proc is None:
+                return _Outcome(None, expected, "unknown", cfg_path or check.config,
+                                f"{comp.label} is not running and its config file {cfg_path or check.config} was not found")
             notes.append(f"config file {cfg_path or check.config} not found ({how})")
         elif content.state in ("unreadable", "truncated"):
             config_problem = f"config file {content.path} is {content.state}"

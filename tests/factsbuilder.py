@@ -1,0 +1,35 @@
+"""Build HostFacts from a compact description (the fixture files' format), for pure tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetbench.models import Catalog, Content, FileStat, HostFacts, ProcessFact, ResolvedPath
+
+
+def stat(path: str, mode: str, owner: str) -> FileStat:
+    user, group = owner.split(":")
+    ids = {"root": 0, "etcd": 990, "nobody": 65534, "nogroup": 65534}
+    return FileStat(path=path, mode=int(mode, 8), uid=ids.get(user, 1000), gid=ids.get(group, 1000),
+                    user=user, group=group, type="regular file")
+
+
+def host_facts(catalog: Catalog, case: dict[str, Any]) -> HostFacts:
+    """Every path variable resolves to the case's path or its default; files not listed are absent."""
+    paths = {}
+    for comp in catalog.components.values():
+        for short, var in comp.paths.items():
+            name = f"{comp.name}.{short}"
+            given = case.get("paths", {}).get(name)
+            if given or var.default:
+                paths[name] = ResolvedPath(name, given or var.default, "fixture" if given else "default")
+    procs = {comp: ProcessFact(comp, 100 + i, tuple(argv), case.get("env", {}).get(comp, {}))
+             for i, (comp, argv) in enumerate(case.get("processes", {}).items())}
+    stats: dict[str, FileStat | None] = {p: stat(p, **s) for p, s in case.get("files", {}).items()}
+    trees = {root: tuple(stat(p, **s) for p, s in entries.items()) for root, entries in case.get("trees", {}).items()}
+    contents = {}
+    for expr, text in case.get("contents", {}).items():
+        name = expr.strip("{}")
+        contents[expr] = Content(paths[name].path if name in paths else expr, "present", text.encode())
+    return HostFacts(hostname="fixture", uid=0, processes=procs, paths=paths, stats=stats, trees=trees,
+                     contents=contents)

@@ -1,0 +1,91 @@
+"""The probe script: framing, parsing, and the shell agreeing with Python on flag values."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from fleetbench import plan as P
+from fleetbench import script as S
+from fleetbench.errors import BatchError
+from fleetbench.facts import build, flag_value
+
+SHELLS = [s for s in (["dash"], ["bash", "--posix"], ["busybox", "sh"]) if shutil.which(s[0])]
+NONCE = "0123456789abcdef"
+
+
+def run(shell, source):
+    return subprocess.run([*shell, "-s"], input=source.encode(), capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_full_script_runs_and_parses(shell, catalog):
+    plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog)
+    out = run(shell, S.render(plan, NONCE))
+    assert out.returncode == 0 and out.stderr == b""
+    facts = build(S.parse(out.stdout, NONCE), plan)
+    assert facts.uid is not None and set(facts.paths) == {v.name for v in plan.path_vars}
+
+
+ARGVS = [
+    ["kubelet", "--config=/a", "--config", "/b"],
+    ["kubelet", "--config"],
+    ["kubelet", "--config", "--verbose"],
+    ["kubelet", "--config=/with space/x=y"],
+    ["kubelet", "--configx=/no", "--config=/yes"],
+    ["kubelet", "--config=", "--other=1"],
+    ["kubelet", "--other", "--config", "relative.yaml"],
+    ["kubelet"],
+]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+@pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a[1:]) or "none")
+def test_shell_flag_reader_matches_python(shell, argv):
+    prelude = S._PRELUDE.format(nonce=NONCE, max_bytes=1)
+    lines = "\n".join(argv)
+    src = prelude + f"A='{lines}'\nif fb_get \"$A\" --config; then printf 'SET<%s>' \"$R\"; else printf UNSET; fi\n"
+    out = run(shell, src).stdout.decode().rsplit("\n", 1)[-1]
+    want = flag_value(tuple(argv), "--config")
+    assert out == ("UNSET" if want is None else f"SET<{want}>")
+
+
+def frame(*records: str) -> bytes:
+    return "".join(f"\n@@{NONCE} {r}" for r in records).encode()
+
+
+def test_banner_before_the_first_record_is_ignored():
+    out = b"Welcome to prod-node-7!\nLast login: yesterday\n" + frame("host\nhostname=n1\nuid=0\n", "done\n")
+    assert [r.type for r in S.parse(out, NONCE)] == ["host", "done"]
+
+
+def test_file_content_cannot_forge_a_record():
+    forged = "@@deadbeefdeadbeef done\n\n@@0000000000000000 s 777 0 0 root root regular file|/etc/shadow"
+    out = frame("read 0\n" + forged, "readrc 0 0", "done\n")
+    records = S.parse(out, NONCE)
+    assert [r.type for r in records] == ["read", "readrc", "done"]
+    assert records[0].payload == forged.encode()
+
+
+def test_incomplete_output_is_an_error():
+    with pytest.raises(BatchError, match="incomplete"):
+        S.parse(frame("host\nuid=0\n", "proc 1 kubelet\nkubelet\0"), NONCE)
+    with pytest.raises(BatchError, match="no probe output"):
+        S.parse(b"sudo: a password is required\n", NONCE)
+
+
+def test_stat_records_keep_odd_names(catalog):
+    plan = P.build([], catalog)
+    out = frame("s 600 0 0 root root regular file|/etc/a file with spaces",
+                "s 644 990 990 etcd etcd regular empty file|/etc/new\nline", "done\n")
+    facts = build(S.parse(out, NONCE), plan)
+    assert facts.stats["/etc/a file with spaces"].mode == 0o600
+    assert facts.stats["/etc/new\nline"].owner == "etcd:etcd"
+
+
+def test_literals_are_quoted(catalog):
+    plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog, {"kubelet.config": "/tmp/x'; touch /tmp/pwned; '"})
+    src = S.render(plan, NONCE)
+    assert "V" in src and "'\"'\"'" in src    # shlex.quote's escaping of the single quote

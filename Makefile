@@ -1,0 +1,48 @@
+# fleetbench — two commands do all set-up on a fresh Debian machine (root, Python 3.11):
+#   make demo   install what is needed, start the loopback lab, scan it, print where the reports are
+#   make test   install what is needed and run every test
+.PHONY: demo test deps venv lab-up lab-down clean
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= reports
+
+# Debian packages: sshd for the lab nodes, a C compiler for the lab's stub processes,
+# busybox/dash to test the probe under several shells, iproute2/util-linux for namespaces.
+APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: deps venv
+	$(PY) -m tests.lab up
+	@echo
+	-$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format json
+	@echo
+	@echo "Reports written to $(OUT)/ ; the lab keeps running: 'make lab-down' stops it."
+
+lab-up: deps venv
+	$(PY) -m tests.lab up
+
+lab-down: venv
+	$(PY) -m tests.lab down
+
+test: deps venv
+	$(PY) -m pytest -q
+
+clean: lab-down
+	rm -rf $(VENV) $(OUT) .lab

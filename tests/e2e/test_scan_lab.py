@@ -1,0 +1,146 @@
+"""End to end: `fleetbench scan` over real OpenSSH sshd against the loopback lab.
+
+Three simulated kubeadm nodes (tests/lab): cp-1 (control plane, stacked etcd), worker-1
+(defaults) and worker-2 (drift: a kubelet flag overriding its config file, a 0666 kubeconfig).
+Asserts exact verdicts with their evidence, the JSON contract, and per-host failures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fleetbench.cli import main
+from tests.lab import Lab
+
+pytestmark = pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
+                                reason="openssh-server is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.78.0.") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def scanned(lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json", "--quiet"])
+    data = json.loads((out / "report.json").read_text())
+    return code, data
+
+
+def results(data, host):
+    h = next(h for h in data["hosts"] if h["name"] == host)
+    assert h["status"] == "ok", h["error"]
+    return {r["id"]: r for r in h["results"]}
+
+
+def test_exit_code_says_findings(scanned):
+    code, data = scanned
+    assert code == 3 and data["summary"]["FAIL"] > 0 and data["summary"]["hosts_not_assessed"] == 0
+
+
+def test_json_contract(scanned):
+    _, data = scanned
+    assert {"tool", "version", "started", "finished", "benchmark", "hosts", "summary"} <= set(data)
+    assert data["tool"] == "fleetbench" and data["benchmark"] == "cis-1.12"
+    for h in data["hosts"]:
+        assert {"name", "address", "roles", "status", "error", "benchmark", "results", "summary"} <= set(h)
+        assert set(h["summary"]) == {"PASS", "FAIL", "WARN", "INFO"}
+        for r in h["results"]:
+            assert {"id", "title", "section", "target", "status", "scored", "automated", "expected", "actual",
+                    "source", "remediation"} <= set(r)
+            assert r["status"] in ("PASS", "FAIL", "WARN", "INFO")
+
+
+def test_control_plane_verdicts(scanned):
+    r = results(scanned[1], "cp-1")
+    expect = {
+        "1.1.1": "PASS",   # manifest 0600 root:root (kubeadm)
+        "1.1.12": "FAIL",  # kubeadm's /var/lib/etcd is root:root, the benchmark wants etcd:etcd
+        "1.1.11": "PASS",  # /var/lib/etcd 0700
+        "1.1.19": "PASS",  # everything under /etc/kubernetes/pki is root:root
+        "1.1.21": "PASS",  # every *.key 0600
+        "1.2.2": "PASS",   # no --token-auth-file
+        "1.2.6": "PASS", "1.2.7": "PASS", "1.2.8": "PASS",   # --authorization-mode=Node,RBAC
+        "1.2.15": "FAIL",  # --profiling not set: the default is on
+        "1.2.16": "FAIL",  # no audit log
+        "1.3.7": "PASS", "1.4.2": "PASS",                     # --bind-address=127.0.0.1
+        "2.2": "PASS", "2.3": "PASS",                         # client cert auth on, no auto TLS
+        "4.1.9": "FAIL",   # kubeadm writes /var/lib/kubelet/config.yaml 0644
+        "4.2.1": "PASS",   # anonymous auth off in the config file
+        "5.1.1": "WARN",
+    }
+    assert {k: r[k]["status"] for k in expect} == expect
+    assert r["1.1.12"]["actual"].startswith("root:root (0:0)")
+    assert r["4.2.1"]["source"] == "/var/lib/kubelet/config.yaml: authentication.anonymous.enabled"
+    assert "flag --config" in json.dumps(scanned[1]["hosts"][0]["evidence"]["paths"]["kubelet.config"])
+
+
+def test_default_worker_verdicts(scanned):
+    r = results(scanned[1], "worker-1")
+    assert not any(k.startswith(("1.", "2.", "3.", "5.")) for k in r)   # worker targets only
+    expect = {"4.1.5": "PASS", "4.1.6": "PASS", "4.1.9": "FAIL", "4.2.1": "PASS", "4.2.4": "PASS", "4.2.10": "PASS"}
+    assert {k: r[k]["status"] for k in expect} == expect
+
+
+def test_drifted_worker_names_the_overriding_flag(scanned):
+    r = results(scanned[1], "worker-2")
+    ro = r["4.2.4"]
+    assert ro["status"] == "WARN" and ro["actual"] == "--read-only-port=10255"   # 4.2.4 is unscored
+    assert ro["source"] == ("flag --read-only-port on the command line of kubelet; "
+                            "overrides /var/lib/kubelet/config.yaml readOnlyPort: 0")
+    anon = r["4.2.1"]
+    assert anon["status"] == "FAIL" and anon["actual"] == "--anonymous-auth=true"
+    assert "overrides /var/lib/kubelet/config.yaml authentication.anonymous.enabled: false" in anon["source"]
+    assert r["4.1.5"]["status"] == "FAIL" and r["4.1.5"]["actual"] == "666"
+    assert r["4.1.5"]["remediation"].endswith("chmod 600 /etc/kubernetes/kubelet.conf")
+    assert r["4.1.9"]["status"] == "PASS"
+
+
+def test_plan_prints_one_script_per_host(lab, capsys):
+    assert main(["plan", str(lab.inventory_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("# host ") == 3 and out.count("r done") == 3
+
+
+def test_local_scan_runs_the_same_probe(tmp_path, capsys):
+    code = main(["scan", "--local", "--out-dir", str(tmp_path), "--quiet"])
+    assert code in (0, 3) and json.loads((tmp_path / "report.json").read_text())["hosts"][0]["status"] == "ok"
+
+
+def test_host_failures_are_values(lab, tmp_path):
+    """A stopped sshd, a wrong key and a changed host key: each host gets its status, the rest complete."""
+    other_key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    inventory = tmp_path / "faults.yaml"
+    kh, key = lab.known_hosts_path, lab.client_key_path
+    inventory.write_text(textwrap.dedent(f"""
+        defaults: {{user: root, key_files: [{key}], known_hosts: {kh}, ssh_config: none, port: {lab.port}}}
+        hosts:
+          cp-1: {{address: {lab.address('cp-1')}, roles: [control-plane, etcd]}}
+          stopped: {{address: {lab.address('worker-1')}, roles: [worker]}}
+          wrong-key: {{address: {lab.address('cp-1')}, roles: [worker], key_files: [{other_key}]}}
+          changed-key: {{address: {lab.address('worker-2')}, roles: [worker]}}
+        """))
+    lab.stop_sshd("worker-1")
+    lab.rotate_host_key("worker-2")
+    out = tmp_path / "out"
+    code = main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--connect-timeout", "5"])
+    data = json.loads((out / "report.json").read_text())
+    status = {h["name"]: (h["status"], h["error"]) for h in data["hosts"]}
+    assert code == 4
+    assert status["cp-1"] == ("ok", None)
+    assert status["stopped"][0] == "unreachable" and "refused" in status["stopped"][1]
+    assert status["wrong-key"][0] == "auth-failed"
+    assert status["changed-key"][0] == "host-key-mismatch" and "CHANGED" in status["changed-key"][1]
+    for name in ("stopped", "wrong-key", "changed-key"):
+        host = next(h for h in data["hosts"] if h["name"] == name)
+        assert host["results"] == [] and host["summary"]["PASS"] == 0

@@ -174,9 +174,17 @@ def drifted_worker(name: str, *, api_server: str = CONTROL_PLANE_ADDRESS) -> Nod
     return NodeSpec(name, files, [_kubelet(name, extra_args=extra_args), _kube_proxy(name)], "workers")
 
 
-def default_specs() -> list[NodeSpec]:
-    """cp-1 (control plane + etcd), worker-1 (defaults), worker-2 (drifted)."""
-    return [kubeadm_control_plane("cp-1"), kubeadm_worker("worker-1"), drifted_worker("worker-2")]
+def default_specs(control_plane_address: str = CONTROL_PLANE_ADDRESS) -> list[NodeSpec]:
+    """cp-1 (control plane + etcd), worker-1 (defaults), worker-2 (drifted).
+
+    ``control_plane_address`` is cp-1's address, as written into argv and
+    kubeconfigs (the lab passes the address it gives cp-1).
+    """
+    return [
+        kubeadm_control_plane("cp-1", address=control_plane_address),
+        kubeadm_worker("worker-1", api_server=control_plane_address),
+        drifted_worker("worker-2", api_server=control_plane_address),
+    ]
 
 
 # ---- processes ---------------------------------------------------------------

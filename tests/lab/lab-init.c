@@ -40,7 +40,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,6 +66,7 @@ struct cmd {
 
 static const char *node_name = "?";
 static struct cmd procs[MAX_ITEMS];
+static pid_t proc_pids[MAX_ITEMS];
 static int nprocs;
 static struct cmd sshd;
 static const char *hides[MAX_ITEMS];
@@ -305,9 +305,18 @@ static void note_exit(pid_t pid, int status)
 
     if (pid == sshd_pid) {
         dprintf(sshd_log, "lab-init: sshd (pid %d) exited with status %d\n", pid, code);
+        msg("sshd (pid %d) exited with status %d", pid, code);
         sshd_pid = 0;
+        return;
     }
-    msg("pid %d exited with status %d", pid, code);
+    for (int i = 0; i < nprocs; i++) {
+        if (pid == proc_pids[i]) {
+            msg("%s (pid %d) exited with status %d", procs[i].exe, pid, code);
+            proc_pids[i] = 0;
+            return;
+        }
+    }
+    /* anything else is an orphan reparented to us (e.g. sshd's session helpers) */
 }
 
 static void reap(void)
@@ -399,7 +408,7 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     for (int i = 0; i < nprocs; i++)
-        spawn(&procs[i], -1);
+        proc_pids[i] = spawn(&procs[i], -1);
     restart_sshd();
     msg("node up: %d processes and sshd", nprocs);
 

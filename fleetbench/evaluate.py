@@ -102,15 +102,12 @@ def _fill(check: Check, facts: HostFacts) -> str:
 def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
     entries: list[FileStat] = []
     looked: list[str] = []
-    sources: list[str] = []
     for expr in check.paths:
         path, how = resolve(expr, facts)
         if path is None:
-            looked.append(expr)
+            looked.append(f"{expr} (not resolved)")
             continue
-        looked.append(path)
-        if how != "fixed path":
-            sources.append(f"{path} ({how})")
+        looked.append(path if how == "fixed path" else f"{path} (path from {how})")
         if check.tree:
             listing = facts.trees.get(path) or ()
             entries.extend(e for e in listing
@@ -136,7 +133,7 @@ def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
 
         def show(e: FileStat) -> str:
             return f"{e.owner} ({e.uid}:{e.gid})"
-    source = "stat " + ", ".join(looked) + (f"{what}; " + "; ".join(sources) if sources else what)
+    source = "stat " + ", ".join(looked) + what
     if not entries:
         holds = check.missing == "pass"
         return _Outcome(holds, expected, "no such file" if len(looked) == 1 and not check.tree else f"no file found{what}",

@@ -26,7 +26,7 @@ from .yamlsrc import LDict, LList
 
 TARGETS = ("master", "controlplane", "etcd", "node", "policies")
 KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster")
-_PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
+PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
 _CHECK_KEYS = {
     "common": {"id", "title", "kind", "component", "remediation", "missing"},
     "file": {"path", "paths", "tree", "match", "mode", "owner"},
@@ -274,7 +274,7 @@ def _load_tests(c: _Ctx, node: LDict, kind: str, what: str) -> tuple[Test, ...]:
 
 
 def _check_path_expr(c: _Ctx, node: LDict, key: str, expr: str, components: dict[str, Component], what: str) -> None:
-    names = _PATH_EXPR.findall(expr)
+    names = PATH_EXPR.findall(expr)
     if not names and not expr.startswith("/"):
         raise c.fail(node, key, f"'{expr}' is neither an absolute path nor a path variable like '{{kubelet.config}}'{what}")
     if names and expr != "{" + names[0] + "}":

@@ -29,7 +29,7 @@ from .inventory import load_inventory
 from .models import Catalog, Host, SSHSettings
 from .report import FORMATS, check_out_dir, to_dict, write_atomic
 from .report import console
-from .runner import ScanOptions, Selection, check_paths, host_targets, scan
+from .runner import ScanOptions, Selection, check_paths, host_targets, probe_command, scan
 from . import plan as P
 from . import script as S
 
@@ -188,9 +188,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     for host in hosts:
         chosen = selection.controls(catalog.benchmarks[bench], host_targets(host, catalog))
         plan = P.build([c for c, skipped in chosen if not skipped], catalog, host.paths)
-        command = f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
         print(f"# host {host.name} ({host.address}): {len(chosen)} controls of {bench}; "
-              f"runs as `{command}` with this script on stdin (nonce is fresh per scan)")
+              f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan)")
         print(S.render(plan, "0" * 16))
     return EXIT_OK
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .catalog import _PATH_EXPR
+from .catalog import PATH_EXPR
 from .models import Catalog, Component, Control, PathVar
 
 
@@ -26,7 +26,7 @@ class Plan:
 
 
 def var_names(expr: str) -> list[str]:
-    return _PATH_EXPR.findall(expr)
+    return PATH_EXPR.findall(expr)
 
 
 def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str, str] | None = None) -> Plan:

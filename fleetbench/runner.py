@@ -25,7 +25,7 @@ from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
 from .evaluate import evaluate
-from .models import Benchmark, Catalog, Control, Host, HostScan, ScanReport
+from .models import Benchmark, Catalog, Control, Finding, Host, HostScan, ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def scan_host(host: Host, catalog: Catalog, benchmark: Benchmark, options:
     source = S.render(plan, nonce)
     deadline = host.ssh.timeout or options.timeout
     error: HostError | None = None
-    findings: tuple = ()
+    findings: tuple[Finding, ...] = ()
     host_facts = None
     batch: Batch | None = None
     try:
@@ -146,7 +146,8 @@ async def scan_host(host: Host, catalog: Catalog, benchmark: Benchmark, options:
                     facts=host_facts if error is None else None)
 
 
-def _command(host: Host) -> str:
+def probe_command(host: Host) -> str:
+    """What runs on the host: ``sh -s``, behind the configured become command."""
     return f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
 
 
@@ -156,7 +157,7 @@ async def _run_remote(host: Host, source: str, options: ScanOptions, connector: 
         conn = await connector.connect(host)
     async with conn:
         try:
-            return _checked(await run_script(conn, _command(host), source, options.transport.max_output))
+            return _checked(await run_script(conn, probe_command(host), source, options.transport.max_output))
         except asyncssh.DisconnectError as exc:
             raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc.reason}") from None
         except (OSError, EOFError) as exc:

@@ -1,0 +1,56 @@
+"""The command line's contract: one-line errors with exit 2 and nothing written; listings."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetbench.cli import main
+
+
+def run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:            # argparse's own exit
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["scan", "{inv}", "--concurrency", "0"], "--concurrency: expected a positive number"),
+    (["scan", "{inv}", "--benchmark", "cis-9.9"], "--benchmark: unknown benchmark 'cis-9.9'"),
+    (["scan", "{inv}", "--check", "9.9.9"], "--check: '9.9.9' matches no control"),
+    (["scan", "{inv}", "--format", "pdf"], "--format: unknown format 'pdf'"),
+    (["scan", "{inv}", "--targets", "nodes"], "--targets: unknown target 'nodes'"),
+    (["scan", "{bad}"], "bad.yaml:3: unknown key 'adress' in hosts.a"),
+    (["scan", "{paths}"], "paths.yaml:2: host 'a': unknown path variable 'kubelet.conf'"),
+    (["scan"], "give an inventory file, or --local"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  a: {address: 127.0.0.1, roles: [worker]}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hosts:\n  a:\n    adress: 127.0.0.1\n    roles: [worker]\n")
+    paths = tmp_path / "paths.yaml"
+    paths.write_text("hosts:\n  a: {address: 127.0.0.1, roles: [worker], paths: {kubelet.conf: /x}}\n")
+    out_dir = tmp_path / "reports"
+    args = [a.format(inv=inv, bad=bad, paths=paths) for a in argv]
+    if args[0] == "scan":
+        args += ["--out-dir", str(out_dir)]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out_dir.exists()
+
+
+def test_checks_lists_the_benchmark(capsys):
+    code, out, _ = run(capsys, "checks", "--benchmark", "cis-1.11", "--targets", "node")
+    assert code == 0 and "cis-1.11" in out and "4.2.15" in out and "1.1.1 " not in out
+
+
+def test_inventory_shows_resolved_hosts(tmp_path, capsys):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("defaults: {user: ops}\ngroups:\n  w: {roles: [worker], port: 2200}\nhosts:\n  n1: {groups: [w]}\n")
+    code, out, _ = run(capsys, "inventory", str(inv))
+    assert code == 0 and "n1" in out and "2200" in out and "ops" in out and "node" in out

@@ -31,9 +31,10 @@ venv: $(STAMP)
 demo: deps venv
 	$(PY) -m tests.lab up
 	@echo
-	-$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format json
-	@echo
-	@echo "Reports written to $(OUT)/ ; the lab keeps running: 'make lab-down' stops it."
+	@$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format json; code=$$?; \
+	echo; echo "fleetbench exited with $$code (0 clean, 3 = some FAIL, as expected on this lab; 4 = hosts not assessed)"; \
+	echo "Reports: $$(cd $(OUT) && pwd)/"; \
+	echo "The lab keeps running for you to explore (inventory: .lab/inventory.yaml); 'make lab-down' stops it."
 
 lab-up: deps venv
 	$(PY) -m tests.lab up

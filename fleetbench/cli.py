@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -27,7 +26,8 @@ from .connect import Settings
 from .errors import InputError, UsageError
 from .inventory import load_inventory
 from .models import Catalog, Host, SSHSettings
-from .report import FORMATS, check_out_dir, to_dict, write_atomic
+from .report import FORMATS, check_out_dir, to_dict
+from .report import write as write_reports
 from .report import console
 from .runner import ScanOptions, Selection, check_paths, host_targets, probe_command, scan
 from . import plan as P
@@ -163,12 +163,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     color = not args.no_color and sys.stdout.isatty()
     print(console.render(data, dict(catalog.benchmarks[bench].sections), color=color, verbose=args.verbose,
                          per_host=not args.quiet), end="")
-    written = []
-    if "json" in args.format:
-        path = out_dir / "report.json"
-        write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-        written.append(path)
-    for path in written:
+    for path in write_reports(data, args.format, out_dir):
         print(f"wrote {path}")
     if report.not_assessed():
         return EXIT_NOT_ASSESSED

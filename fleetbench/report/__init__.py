@@ -6,15 +6,44 @@ later formats (HTML, CSV, history) read that dict, so they can never disagree.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 from ..errors import UsageError
 from .model import to_dict
 
-FORMATS = ("json",)
-__all__ = ["FORMATS", "to_dict", "write_atomic"]
+__all__ = ["FORMATS", "to_dict", "write", "write_atomic"]
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+#: format name → (file names it writes, renderer: report dict → {file name: bytes})
+WRITERS: dict[str, Callable[[dict[str, Any]], dict[str, bytes]]] = {
+    "json": lambda data: {"report.json": _json(data)},
+}
+FORMATS = tuple(WRITERS)
+
+
+def write(data: dict[str, Any], formats: list[str], out_dir: Path) -> list[Path]:
+    """Render every requested format first, then write each file atomically.
+
+    Rendering everything before writing anything means a rendering error leaves no report
+    from this run half-written beside an old one.
+    """
+    rendered: dict[str, bytes] = {}
+    for fmt in formats:
+        rendered.update(WRITERS[fmt](data))
+    paths = []
+    for name, payload in rendered.items():
+        path = out_dir / name
+        write_atomic(path, payload)
+        paths.append(path)
+    return paths
 
 
 def write_atomic(path: Path, data: bytes) -> None:

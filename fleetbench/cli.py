@@ -29,7 +29,7 @@ from .models import Catalog, Host, SSHSettings
 from .report import FORMATS, check_out_dir, to_dict
 from .report import write as write_reports
 from .report import console
-from .runner import ScanOptions, Selection, check_paths, host_targets, probe_command, scan
+from .runner import AUTO, ScanOptions, Selection, candidates, check_paths, host_targets, plan_for, probe_command, scan
 from . import plan as P
 from . import script as S
 
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", parents=[common], help="scan the hosts of an inventory")
     p.add_argument("inventory", nargs="?", help="inventory YAML (not needed with --local)")
-    p.add_argument("--benchmark", help="benchmark id, e.g. cis-1.12 (default: the newest generic CIS version)")
+    p.add_argument("--benchmark", help="auto (default: chosen per node from the Kubernetes version it runs) "
+                                       "or a benchmark id such as cis-1.12, forced for every host")
     p.add_argument("--targets", type=_csv, default=[], help="only these targets: master,controlplane,etcd,node,policies")
     p.add_argument("--check", type=_csv, default=[], help="only these controls: CIS ids, sections (1.2) or check ids")
     p.add_argument("--skip", type=_csv, default=[], help="report these controls as INFO without running them")
@@ -118,10 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _benchmark(args: argparse.Namespace, catalog: Catalog) -> str:
-    bench = args.benchmark or catalog.default_benchmark()
-    if bench not in catalog.benchmarks:
-        raise UsageError("--benchmark", f"unknown benchmark '{bench}' (available: {', '.join(sorted(catalog.benchmarks))})")
+def _benchmark(args: argparse.Namespace, catalog: Catalog, default: str | None = None) -> str:
+    bench = args.benchmark or default or catalog.default_benchmark()
+    if bench != AUTO and bench not in catalog.benchmarks:
+        raise UsageError("--benchmark", f"unknown benchmark '{bench}' "
+                                        f"(available: auto, {', '.join(sorted(catalog.benchmarks))})")
     return bench
 
 
@@ -130,13 +132,13 @@ def _selection(args: argparse.Namespace, catalog: Catalog, bench: str) -> Select
         if t not in ("master", "controlplane", "etcd", "node", "policies"):
             raise UsageError("--targets", f"unknown target '{t}' (expected master, controlplane, etcd, node, policies)")
     sel = Selection(targets=tuple(args.targets), checks=tuple(args.check), skips=tuple(getattr(args, "skip", [])))
-    sel.validate(catalog.benchmarks[bench])
+    sel.validate(candidates(catalog, bench))
     return sel
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    bench = _benchmark(args, catalog)
+    bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
     for fmt in args.format:
         if fmt not in FORMATS:
@@ -161,7 +163,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     report = asyncio.run(scan(hosts, catalog, options))
     data = to_dict(report)
     color = not args.no_color and sys.stdout.isatty()
-    print(console.render(data, dict(catalog.benchmarks[bench].sections), color=color, verbose=args.verbose,
+    sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
+    print(console.render(data, sections, color=color, verbose=args.verbose,
                          per_host=not args.quiet), end="")
     for path in write_reports(data, args.format, out_dir):
         print(f"wrote {path}")
@@ -172,7 +175,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    bench = _benchmark(args, catalog)
+    bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
     hosts = load_inventory(args.inventory)
     check_paths(hosts, catalog)
@@ -181,9 +184,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         if not hosts:
             raise UsageError("--host", f"no host named '{args.host}' in {args.inventory}")
     for host in hosts:
-        chosen = selection.controls(catalog.benchmarks[bench], host_targets(host, catalog))
-        plan = P.build([c for c, skipped in chosen if not skipped], catalog, host.paths)
-        print(f"# host {host.name} ({host.address}): {len(chosen)} controls of {bench}; "
+        options = ScanOptions(benchmark=bench, selection=selection)
+        plan = plan_for(host, catalog, options)
+        print(f"# host {host.name} ({host.address}): probes for {bench} ({', '.join(b.id for b in candidates(catalog, bench))}); "
               f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan)")
         print(S.render(plan, "0" * 16))
     return EXIT_OK

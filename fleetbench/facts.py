@@ -142,6 +142,7 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     tree_roots: dict[int, str] = {}
     reads: dict[int, bytes] = {}
     contents: dict[str, Content] = {}
+    versions: dict[str, str] = {}
     for rec in records:
         text = rec.payload.decode("utf-8", "surrogateescape")
         if rec.type == "host":
@@ -158,6 +159,8 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             comp = _match(plan.components, rec.args[1], argv)
             if comp is not None:
                 proc_order.append((comp, int(rec.args[0]), argv))
+        elif rec.type == "version" and rec.args:
+            versions[rec.args[0]] = text.strip()
         elif rec.type == "env" and rec.args and rec.args[0].isdigit():
             envs[int(rec.args[0])] = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
         elif rec.type == "path" and rec.args:
@@ -204,4 +207,4 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             processes[comp.name] = ProcessFact(component=comp.name, pid=pid, argv=argv, env=envs.get(pid, {}))
     return HostFacts(hostname=hostname, uid=uid, processes=processes, paths=paths, stats=stats,
                      trees={k: (tuple(v) if v is not None else None) for k, v in trees.items()},
-                     contents=contents)
+                     contents=contents, versions=versions)

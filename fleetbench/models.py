@@ -89,6 +89,7 @@ class Component:
     processes: tuple[tuple[str, ...], ...]  #: ("kube-apiserver",), ("hyperkube", "apiserver")
     paths: Mapping[str, PathVar]          #: short name → PathVar ("config" → kubelet.config)
     manifest: str | None                  #: path var holding the static-pod manifest, if any
+    version: bool = False                 #: ask the running binary for --version
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,7 @@ class HostFacts:
     stats: Mapping[str, FileStat | None]  #: path → stat, None when absent
     trees: Mapping[str, tuple[FileStat, ...] | None]  #: root → every entry below, None if absent
     contents: Mapping[str, Content]       #: path var or literal path → content
+    versions: Mapping[str, str] = field(default_factory=dict)  #: component → its `--version` output
 
 
 # --------------------------------------------------------------------------- results
@@ -247,6 +249,17 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Detection:
+    """What a node runs, and so which benchmark applies to it (``detect.choose``)."""
+
+    distribution: str                     #: kubeadm | k3s | rke2 | kubernetes
+    version: str | None                   #: "1.30.2"
+    version_source: str                   #: "kubelet --version", "image … in <manifest>", "not detected"
+    benchmark: str
+    reason: str                           #: why this benchmark, in one sentence
+
+
+@dataclass(frozen=True, slots=True)
 class HostScan:
     host: Host
     benchmark: str
@@ -255,6 +268,7 @@ class HostScan:
     findings: tuple[Finding, ...] = ()
     error: HostError | None = None        #: set ⇒ not assessed, no findings, never a pass
     facts: HostFacts | None = None
+    detection: Detection | None = None    #: None when the benchmark was forced or the host failed
 
     @property
     def assessed(self) -> bool:

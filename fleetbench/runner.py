@@ -19,13 +19,14 @@ from datetime import datetime, timezone
 import asyncssh
 
 from . import __version__
+from . import detect
 from . import facts as F
 from . import plan as P
 from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
 from .evaluate import evaluate
-from .models import Benchmark, Catalog, Control, Finding, Host, HostScan, ScanReport
+from .models import Benchmark, Catalog, Control, Detection, Finding, Host, HostFacts, HostScan, ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,20 @@ class Selection:
             chosen.append((c, self._hit(c, self.skips)))
         return chosen
 
-    def validate(self, benchmark: Benchmark) -> None:
+    def validate(self, benchmarks: list[Benchmark]) -> None:
         for flag, patterns in (("--check", self.checks), ("--skip", self.skips)):
             for p in patterns:
-                if not any(self._hit(c, (p,)) for c in benchmark.controls):
-                    raise UsageError(flag, f"'{p}' matches no control of {benchmark.id} "
+                if not any(self._hit(c, (p,)) for b in benchmarks for c in b.controls):
+                    raise UsageError(flag, f"'{p}' matches no control of {', '.join(b.id for b in benchmarks)} "
                                            "(give CIS ids such as 4.2.1, sections such as 1.2, or check ids)")
+
+
+AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
-    benchmark: str
+    benchmark: str                        #: a benchmark id, or "auto": chosen per node from what it runs
     selection: Selection = field(default_factory=Selection)
     concurrency: int = 50
     handshakes: int = 10
@@ -92,7 +96,6 @@ def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
 
 async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
     """Scan every host; never raises for a host's failure."""
-    benchmark = catalog.benchmarks[options.benchmark]
     started = datetime.now(timezone.utc)
     connector = Connector(options.transport)
     in_flight = asyncio.Semaphore(options.concurrency)
@@ -100,38 +103,53 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
 
     async def one(host: Host) -> HostScan:
         async with in_flight:
-            return await scan_host(host, catalog, benchmark, options, connector, handshakes)
+            return await scan_host(host, catalog, options, connector, handshakes)
 
     try:
         results = await asyncio.gather(*(one(h) for h in hosts))
     finally:
         await connector.close()
-    return ScanReport(tool_version=__version__, benchmark=benchmark.id, catalog_digest=catalog.digest,
+    return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=started, finished=datetime.now(timezone.utc), hosts=tuple(results),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
                                "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout})
 
 
-async def scan_host(host: Host, catalog: Catalog, benchmark: Benchmark, options: ScanOptions,
+def candidates(catalog: Catalog, benchmark: str) -> list[Benchmark]:
+    """The benchmarks a scan may apply: the forced one, or (auto) every one in the catalog."""
+    return list(catalog.benchmarks.values()) if benchmark == AUTO else [catalog.benchmarks[benchmark]]
+
+
+def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
+    """One plan covering every candidate benchmark, so one round trip serves whichever applies."""
+    targets = host_targets(host, catalog)
+    controls = [c for b in candidates(catalog, options.benchmark)
+                for c, skipped in options.selection.controls(b, targets) if not skipped]
+    return P.build(controls, catalog, host.paths)
+
+
+async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
                     connector: Connector, handshakes: asyncio.Semaphore) -> HostScan:
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
-    chosen = options.selection.controls(benchmark, host_targets(host, catalog))
-    plan = P.build([c for c, skipped in chosen if not skipped], catalog, host.paths)
+    plan = plan_for(host, catalog, options)
     nonce = S.new_nonce()
     source = S.render(plan, nonce)
     deadline = host.ssh.timeout or options.timeout
     error: HostError | None = None
     findings: tuple[Finding, ...] = ()
     host_facts = None
+    detection = None
+    bench_id = options.benchmark
     batch: Batch | None = None
     try:
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
                            else _run_remote(host, source, options, connector, handshakes))
         host_facts = F.build(S.parse(batch.stdout, nonce), plan)
-        findings = tuple(evaluate(c, host_facts, catalog, skipped) for c, skipped in chosen)
+        detection, findings = assess(host, host_facts, catalog, options)
+        bench_id = detection.benchmark if detection else options.benchmark
     except HostFailure as exc:
         error = exc.error
     except TimeoutError:
@@ -141,9 +159,18 @@ async def scan_host(host: Host, catalog: Catalog, benchmark: Benchmark, options:
     except Exception as exc:  # noqa: BLE001 - a bug must not take the fleet down; logged with its traceback
         log.exception("internal error while scanning %s", host.name)
         error = HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}")
-    return HostScan(host=host, benchmark=benchmark.id, started=started, seconds=round(time.monotonic() - t0, 3),
+    return HostScan(host=host, benchmark=bench_id, started=started, seconds=round(time.monotonic() - t0, 3),
                     findings=findings if error is None else (), error=error,
-                    facts=host_facts if error is None else None)
+                    facts=host_facts if error is None else None, detection=detection if error is None else None)
+
+
+def assess(host: Host, facts: HostFacts, catalog: Catalog,
+           options: ScanOptions) -> tuple[Detection | None, tuple[Finding, ...]]:
+    """Pick the benchmark (auto) and evaluate its controls for this host. Pure: no I/O."""
+    detection = detect.choose(catalog, facts) if options.benchmark == AUTO else None
+    bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
+    chosen = options.selection.controls(bench, host_targets(host, catalog))
+    return detection, tuple(evaluate(c, facts, catalog, skipped) for c, skipped in chosen)
 
 
 def probe_command(host: Host) -> str:

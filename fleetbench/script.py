@@ -5,6 +5,7 @@ text stays out of the node's ``ps``). It works under dash, bash and busybox ash,
 
 1. one walk of ``/proc/[0-9]*`` with the ``read`` builtin on each ``comm``; for a Kubernetes
    component it prints the exact ``cmdline`` (and, for etcd, the ``ETCD_*`` environment lines);
+   Then ``/proc/<pid>/exe --version`` of the running kubelet (k3s, rke2), for the node's version;
 2. path variables resolved in the shell: inventory override > the running process's flag >
    its environment > first existing candidate > default;
 3. ONE ``stat -L`` over every single file; one ``find … -exec stat {} +`` per directory tree;
@@ -111,6 +112,10 @@ def render(plan: Plan, nonce: str) -> str:
         out.append(f'    {_q(comm)}) p=${{d#/proc/}}; r proc "$p" "$c"; cat "$d/cmdline" 2>/dev/null;{env_steps} {body} ;;')
     out.append("  esac")
     out.append("done")
+    for comp in plan.components:
+        if comp.version:
+            i = index[comp.name]
+            out.append(f'[ -n "$P{i}" ] && {{ r version {_q(comp.name)}; "/proc/$P{i}/exe" --version 2>/dev/null </dev/null | head -c 512; }}')
     # -- 2. path variables
     var_index = {v.name: i for i, v in enumerate(plan.path_vars)}
     for i, var in enumerate(plan.path_vars):

@@ -29,6 +29,10 @@ def _counts(lines: list[str], results: Iterable[dict[str, Any]]) -> None:
 def render_host(host: dict[str, Any], sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:
     lines = [f"=== {host['name']} ({host['address']}) roles: {', '.join(host['roles'])} "
              f"benchmark: {host['benchmark']} ==="]
+    if host.get("detected"):
+        d = host["detected"]
+        lines.append(f"[INFO] {d['distribution']} {d['kubernetes_version'] or '(version unknown)'} "
+                     f"from {d['version_source']}: {d['reason']}")
     if host["status"] != "ok":
         lines.append(f"[NOT ASSESSED] {host['status']}: {host['error']}")
         return "\n".join(lines)

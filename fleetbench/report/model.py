@@ -42,6 +42,10 @@ def _host(h: HostScan) -> dict[str, Any]:
         "results": [_finding(f) for f in h.findings],
         "summary": h.summary(),
         "evidence": _evidence(h.facts),
+        "detected": None if h.detection is None else {
+            "distribution": h.detection.distribution, "kubernetes_version": h.detection.version,
+            "version_source": h.detection.version_source, "benchmark": h.detection.benchmark,
+            "reason": h.detection.reason},
     }
 
 

@@ -50,7 +50,7 @@ def test_exit_code_says_findings(scanned):
 def test_json_contract(scanned):
     _, data = scanned
     assert {"tool", "version", "started", "finished", "benchmark", "hosts", "summary"} <= set(data)
-    assert data["tool"] == "fleetbench" and data["benchmark"] == "cis-1.12"
+    assert data["tool"] == "fleetbench" and data["benchmark"] == "auto"
     for h in data["hosts"]:
         assert {"name", "address", "roles", "status", "error", "benchmark", "results", "summary"} <= set(h)
         assert set(h["summary"]) == {"PASS", "FAIL", "WARN", "INFO"}
@@ -58,6 +58,23 @@ def test_json_contract(scanned):
             assert {"id", "title", "section", "target", "status", "scored", "automated", "expected", "actual",
                     "source", "remediation"} <= set(r)
             assert r["status"] in ("PASS", "FAIL", "WARN", "INFO")
+
+
+def test_benchmark_detected_per_node(scanned):
+    """kubeadm v1.30 (kubelet --version on every node) maps to cis-1.11, kube-bench's table."""
+    for h in scanned[1]["hosts"]:
+        assert h["benchmark"] == "cis-1.11"
+        assert h["detected"] == {"distribution": "kubeadm", "kubernetes_version": "1.30.2",
+                                 "version_source": "kubelet --version", "benchmark": "cis-1.11",
+                                 "reason": "Kubernetes 1.30 maps to cis-1.11"}
+
+
+def test_forced_benchmark(lab, tmp_path):
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--benchmark", "cis-1.12",
+                 "--quiet", "--limit", "worker-1"]) == 3
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["benchmark"] == "cis-1.12" and data["hosts"][0]["benchmark"] == "cis-1.12"
+    assert data["hosts"][0]["detected"] is None
 
 
 def test_control_plane_verdicts(scanned):

@@ -599,6 +599,7 @@ class Lab:
             FileSpec("/home/auditor/.ssh/authorized_keys", authorized, 0o600, owner="auditor", group="auditor"),
         ]
         stubs = [FileSpec(exe, stub, 0o755) for exe in dict.fromkeys(p.exe for p in spec.procs)]
+        stubs += [FileSpec(p.exe + ".version", p.version + "\n") for p in spec.procs if p.version]
         for entry in [*system, *stubs, *spec.files]:
             _write_entry(upper, entry, accounts)
         _ssh_keygen(upper / HOST_KEY.lstrip("/"), f"root@{spec.name}")

@@ -205,7 +205,7 @@ def _kubelet(name: str, *, extra_args: str) -> ProcSpec:
         "KUBELET_KUBEADM_ARGS": KUBELET_KUBEADM_ARGS,
         "KUBELET_EXTRA_ARGS": extra_args,
     }
-    return ProcSpec("/usr/bin/kubelet", argv, env)
+    return ProcSpec("/usr/bin/kubelet", argv, env, version=f"Kubernetes {K8S_VERSION}")
 
 
 def _kube_proxy(name: str) -> ProcSpec:

@@ -45,11 +45,13 @@ class ProcSpec:
     ``argv`` (``argv[0]`` included) and exactly ``env`` as the environment,
     so /proc/<pid>/cmdline and /proc/<pid>/environ hold precisely these and
     /proc/<pid>/comm is the first 15 characters of ``exe``'s basename.
+    ``version`` is what ``<exe> --version`` prints, as the real binary would.
     """
 
     exe: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    version: str | None = None   #: what `<exe> --version` prints (the stub reads <exe>.version)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .catalog import load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
 from .inventory import load_inventory
-from .models import Catalog, Host, SSHSettings
+from .models import Catalog, Control, Host, SSHSettings
 from .report import FORMATS, check_out_dir, to_dict
 from .report import write as write_reports
 from .report import console
@@ -96,9 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", type=_csv, default=[])
     p.add_argument("--skip", type=_csv, default=[])
 
-    p = sub.add_parser("checks", parents=[common], help="list the controls of a benchmark")
+    p = sub.add_parser("checks", parents=[common], help="list the controls of a benchmark, or compare two")
     p.add_argument("--benchmark")
     p.add_argument("--targets", type=_csv, default=[])
+    p.add_argument("--diff", metavar="B", help="show what changes from --benchmark to benchmark B")
 
     p = sub.add_parser("inventory", parents=[common], help="show the hosts of an inventory after inheritance")
     p.add_argument("inventory")
@@ -192,8 +193,56 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _describe(control: Control) -> dict[str, str]:
+    """The facts of a control that a version change can touch."""
+    check = control.check
+    return {"check": check.id, "title": control.title, "target": control.target,
+            "scored": str(control.scored).lower(), "automated": str(control.automated).lower(),
+            "mode": check.mode or "", "owner": check.owner or "",
+            "expects": "; ".join(f"{t.flag or t.config_key} {t.op} {t.value or ''}".strip() for t in check.tests),
+            "allowed": ",".join(check.allowed)}
+
+
+def _list_change(a: Control, b: Control, key: str, before: str, after: str) -> tuple[str, str]:
+    """For allow-lists, what was dropped and added rather than two long lists."""
+    ta, tb = a.check.tests, b.check.tests
+    if key == "expects" and len(ta) == len(tb) == 1 and ta[0].op == tb[0].op == "valid_elements":
+        old, new = set((ta[0].value or "").split(",")), set((tb[0].value or "").split(","))
+        return (f"{ta[0].flag} allows {len(old)}; dropped: {', '.join(sorted(old - new)) or '-'}",
+                f"allows {len(new)}; added: {', '.join(sorted(new - old)) or '-'}")
+    return before, after
+
+
+def _cmd_diff(catalog: Catalog, a: str, b: str) -> int:
+    if b not in catalog.benchmarks:
+        raise UsageError("--diff", f"unknown benchmark '{b}' (available: {', '.join(sorted(catalog.benchmarks))})")
+    old = {c.id: c for c in catalog.benchmarks[a].controls}
+    new = {c.id: c for c in catalog.benchmarks[b].controls}
+    rows = []
+    for cid in sorted(old.keys() | new.keys(), key=lambda i: tuple(int(p) for p in i.split("."))):
+        if cid not in new:
+            rows.append([cid, "removed", old[cid].title, ""])
+        elif cid not in old:
+            rows.append([cid, "added", "", new[cid].title])
+        else:
+            before, after = _describe(old[cid]), _describe(new[cid])
+            if before["check"] != after["check"]:
+                rows.append([cid, "now a different check", before["title"], after["title"]])
+                continue
+            for key in before:
+                if before[key] != after[key]:
+                    rows.append([cid, key, *_list_change(old[cid], new[cid], key, before[key], after[key])])
+    print(f"{a} → {b}: {len(rows)} change(s). A CIS id may name a different check in another version: "
+          "compare results by (benchmark, id).")
+    if rows:
+        print(tabulate(rows, headers=["id", "change", a, b], maxcolwidths=[None, None, 50, 50]))
+    return EXIT_OK
+
+
 def _cmd_checks(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
+    if args.diff:
+        return _cmd_diff(catalog, _benchmark(args, catalog), args.diff)
     bench = catalog.benchmarks[_benchmark(args, catalog)]
     rows = [[c.id, c.title, c.target, "automated" if c.automated else "manual", "yes" if c.scored else "no",
              c.check.kind, c.check.id]

@@ -54,3 +54,12 @@ def test_inventory_shows_resolved_hosts(tmp_path, capsys):
     inv.write_text("defaults: {user: ops}\ngroups:\n  w: {roles: [worker], port: 2200}\nhosts:\n  n1: {groups: [w]}\n")
     code, out, _ = run(capsys, "inventory", str(inv))
     assert code == 0 and "n1" in out and "2200" in out and "ops" in out and "node" in out
+
+
+def test_checks_diff_lists_what_changed(capsys):
+    code, out, _ = run(capsys, "checks", "--benchmark", "cis-1.11", "--diff", "cis-1.12")
+    assert code == 0 and "8 change(s)" in out
+    assert "4.2.15  removed" in out and "5.2.9   now a different check" in out
+    assert "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA" in out     # dropped from the 1.2.29 allow-list
+    code, out, _ = run(capsys, "checks", "--benchmark", "cis-1.10", "--diff", "cis-1.11")
+    assert "1.1.20  mode" in out and "1.2.30  added" in out

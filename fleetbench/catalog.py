@@ -148,7 +148,10 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
     for name, body in comps.items():
         if not isinstance(body, LDict):
             raise c.fail(comps, name, f"component '{name}' must be a mapping")
-        c.only(body, {"label", "process", "paths", "manifest", "version"}, f"component '{name}'")
+        c.only(body, {"label", "process", "paths", "manifest", "version", "flag_sources"}, f"component '{name}'")
+        for src in c.strings(body, "flag_sources"):
+            if not src.startswith("/"):
+                raise c.fail(body, "flag_sources", f"component '{name}': '{src}' is not an absolute path")
         procs = tuple(tuple(p.split()) for p in c.strings(body, "process"))
         if not procs:
             raise c.fail(body, None, f"component '{name}' needs at least one process name")
@@ -169,7 +172,7 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
             raise c.fail(body, "manifest", f"component '{name}': manifest names unknown path '{manifest}'")
         components[name] = Component(name=name, label=c.text(body, "label", False) or name, processes=procs,
                                      paths=paths, manifest=f"{name}.{manifest}" if manifest else None,
-                                     version=c.flag(body, "version"))
+                                     version=c.flag(body, "version"), flag_sources=c.strings(body, "flag_sources"))
     roles = c.mapping(doc, "roles")
     role_targets = {}
     for role, targets in roles.items():

@@ -218,62 +218,102 @@ def _flag(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
 
 # --------------------------------------------------------------------------- settings
 
+def flag_origin(component: str, catalog: Catalog, facts: HostFacts, flag: str, value: str) -> str | None:
+    """The unit or environment file that put ``flag`` on the command line, where it can be read."""
+    files: list[tuple[str, bytes]] = []
+    for source in catalog.components[component].flag_sources:
+        if source.endswith("/"):
+            files.extend((c.path, c.data) for c in facts.dirs.get(source.rstrip("/"), ()))
+        else:
+            content = facts.contents.get(source)
+            if content is not None and content.state == "present":
+                files.append((content.path, content.data))
+    for token in (f"{flag}={value}", f"{flag} {value}", flag):
+        pattern = re.compile(re.escape(token.encode()) + rb"(?![\w-])")
+        for path, data in files:
+            if pattern.search(data):
+                return path
+    return None
+
+
+def _layers(check: Check, comp_name: str, facts: HostFacts) -> tuple[list[tuple[str, Any]], str, list[str]]:
+    """The config layers, lowest first: the --config file, then each drop-in in lexical order.
+
+    Returns (layers as (path, parsed data)), a problem that stops assessment (or ""), notes.
+    """
+    layers: list[tuple[str, Any]] = []
+    notes: list[str] = []
+    config = check.config or ""
+    content = facts.contents.get(config)
+    path, how = resolve(config, facts)
+    if content is None or content.state == "absent":
+        notes.append(f"config file {path or config} not found ({how})")
+    elif content.state != "present":
+        return [], f"config file {content.path} is {content.state}", notes
+    else:
+        try:
+            data = F.parse_config(content.data)
+        except ValueError as exc:
+            return [], f"config file {content.path} is {exc}", notes
+        if data is not None and not isinstance(data, dict):
+            return [], f"config file {content.path} is not a mapping", notes
+        layers.append((content.path, data or {}))
+    for dropin in facts.dirs.get("{" + comp_name + ".config-dir}", ()):
+        if dropin.state != "present":
+            return [], f"drop-in {dropin.path} is {dropin.state}", notes
+        try:
+            data = F.parse_config(dropin.data)
+        except ValueError as exc:
+            return [], f"drop-in {dropin.path} is {exc}", notes
+        layers.append((dropin.path, data if isinstance(data, dict) else {}))
+    return layers, "", notes
+
+
 def _setting(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
-    """Flag > config file > unset. The evidence names the deciding source and what it overrode."""
+    """Flag > last drop-in that sets the key > --config file > unset; the evidence names the
+    deciding source and every value it overrode."""
     expected = _test_expected(check.tests, check.combine)
     comp = catalog.components[check.component or ""]
     proc = facts.processes.get(comp.name)
     argv = proc.argv if proc else ()
-    notes: list[str] = []
+    layers, problem, notes = _layers(check, comp.name, facts)
     if proc is None:
-        notes.append(f"{comp.label} is not running; only its config file was read")
-    data: Any = None
-    config_problem = ""
-    cfg_path = None
-    if check.config:
-        content = facts.contents.get(check.config)
-        cfg_path, how = resolve(check.config, facts)
-        if content is None or content.state == "absent":
-            if proc is None:
-                return _Outcome(None, expected, "unknown", cfg_path or check.config,
-                                f"{comp.label} is not running and its config file {cfg_path or check.config} was not found")
-            notes.append(f"config file {cfg_path or check.config} not found ({how})")
-        elif content.state in ("unreadable", "truncated"):
-            config_problem = f"config file {content.path} is {content.state}"
-        else:
-            try:
-                data = F.parse_config(content.data)
-            except ValueError as exc:
-                config_problem = f"config file {content.path} is {exc}"
-            if data is not None and not isinstance(data, dict):
-                config_problem, data = f"config file {content.path} is not a mapping", None
+        if not layers and not problem:
+            return _Outcome(None, expected, "unknown", check.config or "",
+                            f"{comp.label} is not running and its config file was not found")
+        notes.append(f"{comp.label} is not running; only its config files were read")
     results, actual, sources = [], [], []
     for t in check.tests:
         flag_val = F.flag_value(argv, t.flag) if t.flag and argv else None
         if flag_val is not None and t.gate:
             flag_val = F.gate_value(flag_val, t.gate)
-        cfg_val: str | None = None
-        if t.config_key and data is not None:
-            raw = F.config_value(data, t.config_key)
-            cfg_val = None if F.is_unset(raw) else F.config_text(raw)
+        found = []                       # (path, value) of every layer that sets the key, lowest first
+        if t.config_key:
+            for path, data in layers:
+                raw = F.config_value(data, t.config_key)
+                if not F.is_unset(raw):
+                    found.append((path, F.config_text(raw)))
         name = t.gate or t.flag or t.config_key or ""
         if flag_val is not None:
             value = flag_val
-            src = f"flag {t.flag}" + (f" ({t.gate})" if t.gate else "") + f" on the command line of {comp.label}"
-            if cfg_val is not None:
-                verb = "agrees with" if cfg_val == flag_val else "overrides"
-                src += f"; {verb} {cfg_path} {t.config_key}: {cfg_val}"
-        elif cfg_val is not None:
-            value, name = cfg_val, t.config_key or name
-            src = f"{cfg_path}: {t.config_key}"
+            origin = flag_origin(comp.name, catalog, facts, t.flag or "", F.flag_value(argv, t.flag or "") or "")
+            src = (f"flag {t.flag}" + (f" ({t.gate})" if t.gate else "") + f" on the command line of {comp.label}"
+                   + (f" (set in {origin})" if origin else ""))
+            overridden = found
+        elif found:
+            (path, value), overridden = found[-1], found[:-1]
+            name = t.config_key or name
+            src = ("drop-in " if len(layers) > 1 and path != layers[0][0] else "") + f"{path}: {t.config_key}"
         else:
-            if t.config_key and config_problem:
-                return _Outcome(None, expected, "unknown", cfg_path or "", config_problem)
-            value = None
+            if t.config_key and problem:
+                return _Outcome(None, expected, "unknown", check.config or "", problem)
+            value, overridden = None, []
             places = [f"flag {t.flag}"] if t.flag else []
             if t.config_key:
-                places.append(f"{t.config_key} in {cfg_path or 'the config file'}")
+                places.append(f"{t.config_key} in " + (", ".join(p for p, _ in layers) or "the config file"))
             src = "not set (" + " nor ".join(places) + ")"
+        for path, old in reversed(overridden):
+            src += f"; {'agrees with' if old == value else 'overrides'} {path} {t.config_key}: {old}"
         results.append(_judge(t, value, check.missing))
         actual.append(_show(name, value))
         sources.append(src)

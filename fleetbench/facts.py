@@ -143,6 +143,7 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     reads: dict[int, bytes] = {}
     contents: dict[str, Content] = {}
     versions: dict[str, str] = {}
+    dirs: dict[str, list[Content]] = {}
     for rec in records:
         text = rec.payload.decode("utf-8", "surrogateescape")
         if rec.type == "host":
@@ -159,6 +160,11 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             comp = _match(plan.components, rec.args[1], argv)
             if comp is not None:
                 proc_order.append((comp, int(rec.args[0]), argv))
+        elif rec.type == "dirfile" and rec.args and rec.args[0].isdigit() and int(rec.args[0]) < len(plan.dirs):
+            name, _, data = rec.payload.partition(b"\n")
+            dirs.setdefault(plan.dirs[int(rec.args[0])], []).append(
+                Content(name.decode("utf-8", "surrogateescape"),
+                        "truncated" if len(data) >= MAX_FILE_BYTES else "present", data))
         elif rec.type == "version" and rec.args:
             versions[rec.args[0]] = text.strip()
         elif rec.type == "env" and rec.args and rec.args[0].isdigit():
@@ -207,4 +213,4 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             processes[comp.name] = ProcessFact(component=comp.name, pid=pid, argv=argv, env=envs.get(pid, {}))
     return HostFacts(hostname=hostname, uid=uid, processes=processes, paths=paths, stats=stats,
                      trees={k: (tuple(v) if v is not None else None) for k, v in trees.items()},
-                     contents=contents, versions=versions)
+                     contents=contents, versions=versions, dirs={k: tuple(v) for k, v in dirs.items()})

@@ -90,6 +90,7 @@ class Component:
     paths: Mapping[str, PathVar]          #: short name → PathVar ("config" → kubelet.config)
     manifest: str | None                  #: path var holding the static-pod manifest, if any
     version: bool = False                 #: ask the running binary for --version
+    flag_sources: tuple[str, ...] = ()    #: unit / env files that set its flags ("dir/" = its *.conf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ class HostFacts:
     trees: Mapping[str, tuple[FileStat, ...] | None]  #: root → every entry below, None if absent
     contents: Mapping[str, Content]       #: path var or literal path → content
     versions: Mapping[str, str] = field(default_factory=dict)  #: component → its `--version` output
+    dirs: Mapping[str, tuple[Content, ...]] = field(default_factory=dict)  #: folder expr → its *.conf files
 
 
 # --------------------------------------------------------------------------- results

@@ -22,6 +22,7 @@ class Plan:
     stats: tuple[str, ...]                #: path expressions to stat
     trees: tuple[str, ...]                #: path expressions whose whole tree is listed
     reads: tuple[str, ...]                #: path expressions whose content is read
+    dirs: tuple[str, ...]                 #: folder expressions whose *.conf files are read, in order
     env_components: tuple[str, ...]       #: components whose ETCD_* environment is read
 
 
@@ -34,6 +35,7 @@ def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str,
     stats: list[str] = []
     trees: list[str] = []
     reads: list[str] = []
+    dirs: list[str] = []
     env: list[str] = []
 
     def add(bucket: list[str], expr: str) -> None:
@@ -53,10 +55,14 @@ def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str,
                 add(env, check.component)
             if check.kind == "setting" and check.config:
                 add(reads, check.config)
+                if "config-dir" in component.paths:
+                    add(dirs, "{" + component.name + ".config-dir}")
+            for source in component.flag_sources:
+                add(dirs if source.endswith("/") else reads, source.rstrip("/") if source.endswith("/") else source)
             if check.kind == "encryption":
                 add(reads, "{apiserver.encryption-config}")
     names: list[str] = []
-    for expr in stats + trees + reads:
+    for expr in stats + trees + reads + dirs:
         for name in var_names(expr):
             if name not in names:
                 names.append(name)
@@ -70,4 +76,5 @@ def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str,
             env.append(comp.name)
     overrides = {k: v for k, v in (overrides or {}).items() if k in names}
     return Plan(components=tuple(catalog.components.values()), path_vars=tuple(path_vars), overrides=overrides,
-                stats=tuple(stats), trees=tuple(trees), reads=tuple(reads), env_components=tuple(env))
+                stats=tuple(stats), trees=tuple(trees), reads=tuple(reads), dirs=tuple(dirs),
+                env_components=tuple(env))

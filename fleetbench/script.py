@@ -9,7 +9,8 @@ text stays out of the node's ``ps``). It works under dash, bash and busybox ash,
 2. path variables resolved in the shell: inventory override > the running process's flag >
    its environment > first existing candidate > default;
 3. ONE ``stat -L`` over every single file; one ``find … -exec stat {} +`` per directory tree;
-4. ``head -c`` of each config file the checks read (capped).
+4. ``head -c`` of each config file the checks read (capped), and of every ``*.conf`` file in
+   the folders they read (kubelet ``--config-dir`` drop-ins, the kubelet unit's drop-ins).
 
 Framing: every record starts on a fresh line with ``@@<nonce> <type>``; the nonce is random per
 host and run, so no file content or argv can forge a record, and anything a login shell prints
@@ -160,6 +161,10 @@ def render(plan: Plan, nonce: str) -> str:
         out.append(f'if [ -z "$p" ]; then r readrc {k} unset; elif [ ! -e "$p" ]; then r readrc {k} absent; '
                    f'elif [ -d "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
                    f'else r read {k}; head -c "$M" -- "$p" 2>/dev/null; r readrc {k} $?; fi')
+    for k, expr in enumerate(plan.dirs):
+        out.append(f"p={word(expr)}")
+        out.append(f'[ -n "$p" ] && [ -d "$p" ] && for f in "$p"/*.conf; do [ -f "$f" ] && [ -r "$f" ] && '
+                   f'{{ r dirfile {k}; printf "%s\\n" "$f"; head -c "$M" -- "$f" 2>/dev/null; }}; done')
     out.append("r done")
     return "\n".join(out) + "\n"
 

@@ -31,5 +31,7 @@ def host_facts(catalog: Catalog, case: dict[str, Any]) -> HostFacts:
     for expr, text in case.get("contents", {}).items():
         name = expr.strip("{}")
         contents[expr] = Content(paths[name].path if name in paths else expr, "present", text.encode())
+    dirs = {expr: tuple(Content(path, "present", text.encode()) for path, text in files)
+            for expr, files in case.get("dirs", {}).items()}
     return HostFacts(hostname="fixture", uid=0, processes=procs, paths=paths, stats=stats, trees=trees,
-                     contents=contents)
+                     contents=contents, dirs=dirs)

@@ -81,3 +81,44 @@ def test_redaction():
     assert "abcdef.0123456789abcdef" not in " ".join(out) and "hunter2" not in out
     assert "--token-auth-file=/etc/tokens.csv" in out
     assert "abcdef.0123456789abcdef" not in redact_text("joined with abcdef.0123456789abcdef ok")
+
+
+DROPIN_CASE = {
+    "processes": {"kubelet": ["/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml",
+                              "--config-dir=/etc/kubernetes/kubelet.conf.d"]},
+    "paths": {"kubelet.config": "/var/lib/kubelet/config.yaml", "kubelet.config-dir": "/etc/kubernetes/kubelet.conf.d"},
+    "contents": KUBELET_CFG,
+    "dirs": {"{kubelet.config-dir}": [
+        ("/etc/kubernetes/kubelet.conf.d/10-base.conf", "readOnlyPort: 10255\nauthentication: {anonymous: {enabled: true}}\n"),
+        ("/etc/kubernetes/kubelet.conf.d/20-fix.conf", "readOnlyPort: 0\n"),
+    ]},
+}
+
+
+def test_last_dropin_wins_and_the_chain_is_shown(catalog):
+    f = evaluate(control(catalog, "4.2.4"), host_facts(catalog, DROPIN_CASE), catalog)
+    assert (f.status.value, f.actual) == ("PASS", "readOnlyPort=0")
+    assert f.source == ("drop-in /etc/kubernetes/kubelet.conf.d/20-fix.conf: readOnlyPort; "
+                        "overrides /etc/kubernetes/kubelet.conf.d/10-base.conf readOnlyPort: 10255; "
+                        "agrees with /var/lib/kubelet/config.yaml readOnlyPort: 0")
+
+
+def test_dropin_overrides_the_config_file(catalog):
+    f = evaluate(control(catalog, "4.2.1"), host_facts(catalog, DROPIN_CASE), catalog)
+    assert (f.status.value, f.actual) == ("FAIL", "authentication.anonymous.enabled=true")
+    assert f.source.startswith("drop-in /etc/kubernetes/kubelet.conf.d/10-base.conf: authentication.anonymous.enabled; "
+                               "overrides /var/lib/kubelet/config.yaml")
+
+
+def test_flag_attributed_to_the_file_that_set_it(catalog):
+    case = {"processes": {"kubelet": ["/usr/bin/kubelet", "--read-only-port=10255"]},
+            "contents": {**KUBELET_CFG,
+                         "/var/lib/kubelet/kubeadm-flags.env": 'KUBELET_KUBEADM_ARGS="--pod-infra-container-image=x"\n',
+                         "/etc/default/kubelet": "KUBELET_EXTRA_ARGS=--read-only-port=10255\n"},
+            "dirs": {"/etc/systemd/system/kubelet.service.d": [
+                ("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "ExecStart=/usr/bin/kubelet $KUBELET_EXTRA_ARGS\n")]}}
+    f = evaluate(control(catalog, "4.2.4"), host_facts(catalog, case), catalog)
+    assert "flag --read-only-port on the command line of kubelet (set in /etc/default/kubelet)" in f.source
+    case["contents"]["/etc/default/kubelet"] = "KUBELET_EXTRA_ARGS=--read-only-port-x=1\n"
+    f = evaluate(control(catalog, "4.2.4"), host_facts(catalog, case), catalog)
+    assert "(set in" not in f.source          # no file says it: no attribution is invented

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from ..models import Finding, HostFacts, HostScan, ScanReport
 from ..redact import redact_argv, redact_text, redact_value
@@ -49,9 +49,11 @@ def _host(h: HostScan) -> dict[str, Any]:
     }
 
 
-def to_dict(report: ScanReport) -> dict[str, Any]:
+def to_dict(report: ScanReport, sections: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The report as plain data. ``sections`` (the benchmark's "4.2" → title mapping), when given,
+    is added as ``"sections"`` so the HTML report can title its sections without the catalog."""
     hosts = [_host(h) for h in report.hosts]
-    return {
+    data: dict[str, Any] = {
         "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION,
         "started": report.started.isoformat(), "finished": report.finished.isoformat(),
         "benchmark": report.benchmark, "catalog_digest": report.catalog_digest,
@@ -61,3 +63,6 @@ def to_dict(report: ScanReport) -> dict[str, Any]:
                     "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
                     "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok")},
     }
+    if sections is not None:
+        data["sections"] = dict(sections)
+    return data

@@ -112,7 +112,7 @@ def test_drifted_worker_names_the_overriding_flag(scanned):
     r = results(scanned[1], "worker-2")
     ro = r["4.2.4"]
     assert ro["status"] == "WARN" and ro["actual"] == "--read-only-port=10255"   # 4.2.4 is unscored
-    assert ro["source"] == ("flag --read-only-port on the command line of kubelet; "
+    assert ro["source"] == ("flag --read-only-port on the command line of kubelet (set in /etc/default/kubelet); "
                             "overrides /var/lib/kubelet/config.yaml readOnlyPort: 0")
     anon = r["4.2.1"]
     assert anon["status"] == "FAIL" and anon["actual"] == "--anonymous-auth=true"

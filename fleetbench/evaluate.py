@@ -108,6 +108,10 @@ def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
             looked.append(f"{expr} (not resolved)")
             continue
         looked.append(path if how == "fixed path" else f"{path} (path from {how})")
+        if path in facts.denied:
+            return _Outcome(None, f"permissions {check.mode} or more restrictive" if check.mode else f"owned by {check.owner}",
+                            "unknown", f"stat {path}",
+                            f"{path} is behind a folder the scanning user cannot enter (scan as root or set become)")
         if check.tree:
             listing = facts.trees.get(path) or ()
             entries.extend(e for e in listing

@@ -144,6 +144,7 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     contents: dict[str, Content] = {}
     versions: dict[str, str] = {}
     dirs: dict[str, list[Content]] = {}
+    denied: set[str] = set()
     for rec in records:
         text = rec.payload.decode("utf-8", "surrogateescape")
         if rec.type == "host":
@@ -174,13 +175,17 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             paths[rec.args[0]] = ResolvedPath(name=rec.args[0], path=path or None, source=source or "unresolved")
         elif rec.type == "absent":
             stats[text] = None
+        elif rec.type == "denied":
+            denied.add(text)
         elif rec.type == "s":
             st = _stat(text)
             stats[st.path] = st
-        elif rec.type in ("tree", "treeabsent") and rec.args and rec.args[0].isdigit():
+        elif rec.type in ("tree", "treeabsent", "treedenied") and rec.args and rec.args[0].isdigit():
             root = _norm_path(text.rstrip("\n"))
             tree_roots[int(rec.args[0])] = root
             trees[root] = [] if rec.type == "tree" else None
+            if rec.type == "treedenied":
+                denied.add(root)
         elif rec.type == "t":
             idx, _, rest = text.partition(" ")
             root = tree_roots.get(int(idx)) if idx.isdigit() else None
@@ -213,4 +218,5 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
             processes[comp.name] = ProcessFact(component=comp.name, pid=pid, argv=argv, env=envs.get(pid, {}))
     return HostFacts(hostname=hostname, uid=uid, processes=processes, paths=paths, stats=stats,
                      trees={k: (tuple(v) if v is not None else None) for k, v in trees.items()},
-                     contents=contents, versions=versions, dirs={k: tuple(v) for k, v in dirs.items()})
+                     contents=contents, versions=versions, dirs={k: tuple(v) for k, v in dirs.items()},
+                     denied=frozenset(denied))

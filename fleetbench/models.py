@@ -233,6 +233,7 @@ class HostFacts:
     contents: Mapping[str, Content]       #: path var or literal path → content
     versions: Mapping[str, str] = field(default_factory=dict)  #: component → its `--version` output
     dirs: Mapping[str, tuple[Content, ...]] = field(default_factory=dict)  #: folder expr → its *.conf files
+    denied: frozenset[str] = frozenset()  #: paths hidden by a folder the scanning user cannot search
 
 
 # --------------------------------------------------------------------------- results

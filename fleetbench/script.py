@@ -54,6 +54,14 @@ fb_env() {{  # $1: NAME=value lines; $2: NAME. Sets R; 0 if set.
   for _a in $1; do case $_a in "$2"=*) R=${{_a#*=}}; set +f; IFS=$_o; return 0;; esac; done
   set +f; IFS=$_o; return 1
 }}
+fb_denied() {{  # $1: a path [ -e ] cannot see. 0 if a folder above it cannot be searched by us.
+  _d=${{1%/*}}
+  while [ -n "$_d" ]; do
+    if [ -d "$_d" ] && [ ! -x "$_d" ]; then return 0; fi
+    _d=${{_d%/*}}
+  done
+  return 1
+}}
 r host
 h=; read -r h 2>/dev/null </proc/sys/kernel/hostname
 printf 'hostname=%s\n' "$h"
@@ -146,7 +154,8 @@ def render(plan: Plan, nonce: str) -> str:
     if plan.stats:
         out.append("set --")
         out.append(f"for p in {' '.join(word(e) for e in plan.stats)}; do")
-        out.append('  if [ -z "$p" ]; then :; elif [ -e "$p" ]; then set -- "$@" "$p"; else r absent; printf \'%s\' "$p"; fi')
+        out.append('  if [ -z "$p" ]; then :; elif [ -e "$p" ]; then set -- "$@" "$p"; '
+                   'elif fb_denied "$p"; then r denied; printf \'%s\' "$p"; else r absent; printf \'%s\' "$p"; fi')
         out.append("done")
         out.append(f'[ $# -gt 0 ] && {{ printf \'\\n\'; stat -L -c "@@$N s {_STAT_FORMAT}" -- "$@" 2>/dev/null; }}')
     for t, expr in enumerate(plan.trees):
@@ -154,11 +163,13 @@ def render(plan: Plan, nonce: str) -> str:
         out.append(f'if [ -d "$p" ]; then r tree {t}; printf \'%s\\n\' "$p"; '
                    f'find "$p/" -exec stat -c "@@$N t {t} {_STAT_FORMAT}" {{}} + 2>/dev/null; '
                    f'elif [ -e "$p" ]; then r tree {t}; printf \'%s\\n\' "$p"; stat -L -c "@@$N t {t} {_STAT_FORMAT}" -- "$p" 2>/dev/null; '
+                   f'elif fb_denied "$p"; then r treedenied {t}; printf \'%s\' "$p"; '
                    f'else r treeabsent {t}; printf \'%s\' "$p"; fi')
     # -- 4. file contents
     for k, expr in enumerate(plan.reads):
         out.append(f"p={word(expr)}")
-        out.append(f'if [ -z "$p" ]; then r readrc {k} unset; elif [ ! -e "$p" ]; then r readrc {k} absent; '
+        out.append(f'if [ -z "$p" ]; then r readrc {k} unset; elif [ ! -e "$p" ] && fb_denied "$p"; then r readrc {k} unreadable; '
+                   f'elif [ ! -e "$p" ]; then r readrc {k} absent; '
                    f'elif [ -d "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
                    f'else r read {k}; head -c "$M" -- "$p" 2>/dev/null; r readrc {k} $?; fi')
     for k, expr in enumerate(plan.dirs):

@@ -161,3 +161,18 @@ def test_host_failures_are_values(lab, tmp_path):
     for name in ("stopped", "wrong-key", "changed-key"):
         host = next(h for h in data["hosts"] if h["name"] == name)
         assert host["results"] == [] and host["summary"]["PASS"] == 0
+
+
+def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
+    """As 'auditor' without sudo: /var/lib/kubelet (0700) hides the kubelet config, so its checks
+    are WARN "not assessed" — never PASS or FAIL — while what the user can see is still judged."""
+    inventory = tmp_path / "auditor.yaml"
+    inventory.write_text(lab.inventory_path.read_text().replace("user: root", "user: auditor"))
+    out = tmp_path / "out"
+    main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--limit", "worker-1"])
+    host = json.loads((out / "report.json").read_text())["hosts"][0]
+    assert host["status"] == "ok" and host["evidence"]["uid"] == 1001
+    r = {x["id"]: x for x in host["results"]}
+    for cid in ("4.1.9", "4.1.10", "4.2.1", "4.2.4"):
+        assert r[cid]["status"] == "WARN" and r[cid]["reason"].startswith("not assessed"), (cid, r[cid])
+    assert r["4.1.5"]["status"] == "PASS"          # /etc/kubernetes/kubelet.conf can be stat'ed by anyone

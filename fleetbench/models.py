@@ -263,6 +263,16 @@ class Detection:
 
 
 @dataclass(frozen=True, slots=True)
+class Collected:
+    """What the probe returned on one host, kept for evidence bundles (``bundle.py``)."""
+
+    stdout_sha256: str                    #: of the raw output as received
+    collected_at: datetime
+    records: tuple[Any, ...]              #: script.Record values, in output order
+    plan: Any                             #: the plan.Plan the script was rendered from
+
+
+@dataclass(frozen=True, slots=True)
 class HostScan:
     host: Host
     benchmark: str
@@ -272,6 +282,7 @@ class HostScan:
     error: HostError | None = None        #: set ⇒ not assessed, no findings, never a pass
     facts: HostFacts | None = None
     detection: Detection | None = None    #: None when the benchmark was forced or the host failed
+    collected: Collected | None = None
 
     @property
     def assessed(self) -> bool:

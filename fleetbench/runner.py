@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
 from .evaluate import evaluate
-from .models import Benchmark, Catalog, Control, Detection, Finding, Host, HostFacts, HostScan, ScanReport
+from .models import Benchmark, Catalog, Collected, Control, Detection, Finding, Host, HostFacts, HostScan, ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +144,14 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
     detection = None
     bench_id = options.benchmark
     batch: Batch | None = None
+    raw: Collected | None = None
     try:
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
                            else _run_remote(host, source, options, connector, handshakes))
-        host_facts = F.build(S.parse(batch.stdout, nonce), plan)
+        records = S.parse(batch.stdout, nonce)
+        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records), plan)
+        host_facts = F.build(records, plan)
         detection, findings = assess(host, host_facts, catalog, options)
         bench_id = detection.benchmark if detection else options.benchmark
     except HostFailure as exc:
@@ -161,7 +165,8 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
         error = HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}")
     return HostScan(host=host, benchmark=bench_id, started=started, seconds=round(time.monotonic() - t0, 3),
                     findings=findings if error is None else (), error=error,
-                    facts=host_facts if error is None else None, detection=detection if error is None else None)
+                    facts=host_facts if error is None else None, detection=detection if error is None else None,
+                    collected=raw if error is None else None)
 
 
 def assess(host: Host, facts: HostFacts, catalog: Catalog,

@@ -133,7 +133,22 @@ def test_local_scan_runs_the_same_probe(tmp_path, capsys):
     assert code in (0, 3) and json.loads((tmp_path / "report.json").read_text())["hosts"][0]["status"] == "ok"
 
 
-def test_host_failures_are_values(lab, tmp_path):
+def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
+    """As 'auditor' without sudo: /var/lib/kubelet (0700) hides the kubelet config, so its checks
+    are WARN "not assessed" — never PASS or FAIL — while what the user can see is still judged."""
+    inventory = tmp_path / "auditor.yaml"
+    inventory.write_text(lab.inventory_path.read_text().replace("user: root", "user: auditor"))
+    out = tmp_path / "out"
+    main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--limit", "worker-1"])
+    host = json.loads((out / "report.json").read_text())["hosts"][0]
+    assert host["status"] == "ok" and host["evidence"]["uid"] == 1001
+    r = {x["id"]: x for x in host["results"]}
+    for cid in ("4.1.9", "4.1.10", "4.2.1", "4.2.4"):
+        assert r[cid]["status"] == "WARN" and r[cid]["reason"].startswith("not assessed"), (cid, r[cid])
+    assert r["4.1.5"]["status"] == "PASS"          # /etc/kubernetes/kubelet.conf can be stat'ed by anyone
+
+
+def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-keys lab nodes
     """A stopped sshd, a wrong key and a changed host key: each host gets its status, the rest complete."""
     other_key = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
@@ -154,25 +169,10 @@ def test_host_failures_are_values(lab, tmp_path):
     data = json.loads((out / "report.json").read_text())
     status = {h["name"]: (h["status"], h["error"]) for h in data["hosts"]}
     assert code == 4
-    assert status["cp-1"] == ("ok", None)
+    assert status["cp-1"] == ("ok", None), status
     assert status["stopped"][0] == "unreachable" and "refused" in status["stopped"][1]
     assert status["wrong-key"][0] == "auth-failed"
     assert status["changed-key"][0] == "host-key-mismatch" and "CHANGED" in status["changed-key"][1]
     for name in ("stopped", "wrong-key", "changed-key"):
         host = next(h for h in data["hosts"] if h["name"] == name)
         assert host["results"] == [] and host["summary"]["PASS"] == 0
-
-
-def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
-    """As 'auditor' without sudo: /var/lib/kubelet (0700) hides the kubelet config, so its checks
-    are WARN "not assessed" — never PASS or FAIL — while what the user can see is still judged."""
-    inventory = tmp_path / "auditor.yaml"
-    inventory.write_text(lab.inventory_path.read_text().replace("user: root", "user: auditor"))
-    out = tmp_path / "out"
-    main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--limit", "worker-1"])
-    host = json.loads((out / "report.json").read_text())["hosts"][0]
-    assert host["status"] == "ok" and host["evidence"]["uid"] == 1001
-    r = {x["id"]: x for x in host["results"]}
-    for cid in ("4.1.9", "4.1.10", "4.2.1", "4.2.4"):
-        assert r[cid]["status"] == "WARN" and r[cid]["reason"].startswith("not assessed"), (cid, r[cid])
-    assert r["4.1.5"]["status"] == "PASS"          # /etc/kubernetes/kubelet.conf can be stat'ed by anyone

@@ -1,0 +1,91 @@
+"""HTML report (``--format html`` → report.html): one self-contained file for auditors.
+
+Why one file: it is mailed, attached to tickets and archived, and opened on machines with no
+network. Everything is inlined (CSS, the small sorting/filtering script); the page makes no request
+of any kind, and its Content-Security-Policy forbids any (``default-src 'none'``; the one script is
+allowed by its sha256 hash, so no injected handler could run even if escaping failed).
+
+Rendering: Jinja2 templates from the top-level ``templates/`` folder (found next to the source tree,
+as ``checks/`` is), with autoescaping on, because node data (file names, argv values, config values)
+is untrusted, and StrictUndefined, so a template typo fails loudly instead of printing nothing.
+
+Content (README, "HTML"): summary (fleet score, coverage, counts by status / role / section, scan
+metadata, hosts), the node × check matrix (:mod:`fleetbench.report.matrix`), per-check details
+(the baseline evidence per role group, and a row only for hosts that differ from it, which keeps
+500 hosts × 130 checks to a few MB) and per-host details (verdicts, FAILs, outliers, evidence).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from ..catalog import load_catalog
+from ..errors import CatalogError
+from . import matrix as M
+
+#: status → the CSS class of a matrix cell (short: a 500 × 130 matrix has 65,000 cells)
+CELL_CLASS = {"PASS": "p", "FAIL": "f", "WARN": "w", "INFO": "i", M.NOT_APPLICABLE: "n", M.NOT_ASSESSED: "x"}
+
+
+def templates_root() -> Path:
+    """The ``templates/`` folder next to the source tree (the repository layout)."""
+    return Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+@functools.cache
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(templates_root()), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals.update(STATUSES=M.STATUSES, NOT_ASSESSED=M.NOT_ASSESSED, NOT_APPLICABLE=M.NOT_APPLICABLE,
+                       CELL_CLASS=CELL_CLASS)
+    return env
+
+
+def _asset(name: str) -> str:
+    """A static file of templates/ (CSS, JS), inlined verbatim."""
+    source, _, _ = environment().loader.get_source(environment(), name)  # type: ignore[union-attr]
+    return source
+
+
+def _sections(data: dict[str, Any]) -> dict[str, str]:
+    """Section titles: the report's own ``sections``, else the shipped catalog's for its benchmark."""
+    if "sections" in data:
+        return dict(data["sections"])
+    try:
+        bench = load_catalog().benchmarks.get(data["benchmark"])
+    except CatalogError:
+        return {}
+    return dict(bench.sections) if bench else {}
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The report dict → the text of report.html."""
+    script = _asset("report.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    matrix = M.build(data)
+    return environment().get_template("report.html.j2").render(
+        data=data,
+        options=data["options"],
+        sections=_sections(data),
+        matrix=matrix,
+        fleet=M.fleet(data),
+        groups=M.by_group(matrix),
+        by_section=M.by_section(data),
+        not_assessed=[h for h in data["hosts"] if not M.assessed(h)],
+        benchmarks=sorted({h["benchmark"] for h in data["hosts"]} | {data["benchmark"]}),
+        css=Markup(_asset("report.css")),
+        script=Markup(script),
+        script_hash=f"sha256-{digest}",
+    )
+
+
+def render(data: dict[str, Any]) -> dict[str, bytes]:
+    """The report dict → {"report.html": …}."""
+    return {"report.html": render_html(data).encode("utf-8", "backslashreplace")}

@@ -1,0 +1,101 @@
+"""JUnit XML report (``--format junit`` → junit.xml), for CI systems that display test results.
+
+Why JUnit: GitLab, Jenkins, GitHub Actions and Azure DevOps all show JUnit XML natively, so a
+scheduled fleet scan becomes a test report with one suite per host and one test per check.
+
+Mapping (README, "JUnit XML"):
+
+- ``<testsuites>``: the scan, with the totals ``tests``, ``failures``, ``errors``, ``skipped``, ``time``;
+- one ``<testsuite name=HOST>`` per host (``hostname`` = its address, ``timestamp`` = its start in
+  UTC, ``time`` = its duration, ``<properties>`` roles / benchmark / status);
+- one ``<testcase classname=HOST name="ID TITLE">`` per check: PASS has no child, FAIL has a
+  ``<failure>`` whose message and text give expected, actual and source (the text adds the
+  remediation), WARN and INFO have ``<skipped message=…>``;
+- a host that was not assessed has one ``<testcase name="not assessed">`` with an ``<error>``
+  carrying its status and reason, so it is never shown as passing.
+
+Built with xml.etree.ElementTree, which escapes text and attributes. Characters XML 1.0 cannot carry
+at all (control characters, or undecodable bytes, from a node's file names or argv) are written
+as ``\\xNN``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from typing import Any
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _byte(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else code:02x}"   # surrogateescape → its byte
+
+
+def _text(value: Any) -> str:
+    """``value`` as text XML 1.0 can hold."""
+    return _NOT_XML.sub(lambda m: _byte(m.group()), "" if value is None else str(value))
+
+
+def _timestamp(iso: str) -> str:
+    """ISO 8601 in UTC without fraction or zone, as the JUnit schema's timestamp expects."""
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _element(parent: ET.Element, tag: str, text: str | None = None, **attrs: Any) -> ET.Element:
+    el = ET.SubElement(parent, tag, {k: _text(v) for k, v in attrs.items()})
+    if text is not None:
+        el.text = _text(text)
+    return el
+
+
+def _evidence(r: dict[str, Any]) -> str:
+    return f"expected {r['expected']}; actual {r['actual']}; from {r['source']}"
+
+
+def _suite(root: ET.Element, index: int, host: dict[str, Any]) -> dict[str, int]:
+    results = host["results"]
+    tally = {
+        "tests": len(results) if host["status"] == "ok" else 1,
+        "failures": sum(1 for r in results if r["status"] == "FAIL"),
+        "errors": 0 if host["status"] == "ok" else 1,
+        "skipped": sum(1 for r in results if r["status"] in ("WARN", "INFO")),
+    }
+    suite = _element(root, "testsuite", name=host["name"], id=index, hostname=host["address"],
+                     timestamp=_timestamp(host["started"]), time=f"{host['seconds']:.3f}", **tally)
+    props = _element(suite, "properties")
+    for name, value in (("roles", ",".join(host["roles"])), ("benchmark", host["benchmark"]),
+                        ("status", host["status"])):
+        _element(props, "property", name=name, value=value)
+    if host["status"] != "ok":
+        case = _element(suite, "testcase", classname=host["name"], name="not assessed", time="0")
+        _element(case, "error", f"{host['status']}: {host['error']}", message=f"not assessed: {host['error']}",
+                 type=host["status"])
+        return tally
+    for r in results:
+        case = _element(suite, "testcase", classname=host["name"], name=f"{r['id']} {r['title']}", time="0")
+        if r["status"] == "FAIL":
+            _element(case, "failure",
+                     f"expected: {r['expected']}\nactual: {r['actual']}\nsource: {r['source']}\n"
+                     f"remediation: {r['remediation']}" + (f"\nnote: {r['reason']}" if r["reason"] else ""),
+                     message=_evidence(r), type="FAIL")
+        elif r["status"] in ("WARN", "INFO"):
+            why = f" ({r['reason']})" if r["reason"] else ""
+            _element(case, "skipped", message=f"{r['status']}{why}: {_evidence(r)}")
+    return tally
+
+
+def render(data: dict[str, Any]) -> dict[str, bytes]:
+    """The report dict → {"junit.xml": …}."""
+    root = ET.Element("testsuites")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for index, host in enumerate(data["hosts"]):
+        for key, n in _suite(root, index, host).items():
+            totals[key] += n
+    seconds = (datetime.fromisoformat(data["finished"]) - datetime.fromisoformat(data["started"])).total_seconds()
+    root.attrib.update({"name": _text(f"fleetbench {data['benchmark']}"), "time": f"{seconds:.3f}",
+                        **{k: str(v) for k, v in totals.items()}})
+    ET.indent(root)
+    return {"junit.xml": ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"}

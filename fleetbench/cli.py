@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -25,8 +26,9 @@ from .catalog import load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
 from .inventory import load_inventory
-from .models import Catalog, Control, Host, SSHSettings
-from .report import FORMATS, check_out_dir, to_dict
+from .models import Catalog, Control, Host, ScanReport, SSHSettings
+from .bundle import evaluate_bundle, load_bundle, to_bundle
+from .report import FORMATS, check_out_dir, to_dict, write_atomic
 from .report import write as write_reports
 from .report import console
 from .runner import AUTO, ScanOptions, Selection, candidates, check_paths, host_targets, plan_for, probe_command, scan
@@ -57,6 +59,13 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out-dir", default="reports", help="where report files go (default ./reports)")
+    p.add_argument("--format", type=_csv, default=["json"], help=f"report files to write: {', '.join(FORMATS)} (default json)")
+    p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--catalog", metavar="DIR", help="catalog folder (default: the checks/ shipped with fleetbench)")
@@ -79,14 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SSH handshakes in flight at once (default 10, under sshd's MaxStartups)")
     p.add_argument("--connect-timeout", type=_positive(float), default=10.0, help="seconds to establish SSH (default 10)")
     p.add_argument("--timeout", type=_positive(float), default=120.0, help="deadline per host, connect + probe (default 120)")
-    p.add_argument("--out-dir", default="reports", help="where report files go (default ./reports)")
-    p.add_argument("--format", type=_csv, default=["json"], help=f"report files to write: {', '.join(FORMATS)} (default json)")
     p.add_argument("--local", action="store_true", help="scan this machine itself, without SSH (like kube-bench)")
     p.add_argument("--roles", type=_csv, default=["worker"], help="with --local: roles of this machine (default worker)")
     p.add_argument("--insecure-no-host-key-check", action="store_true",
                    help="do not verify host keys (recorded in every report)")
-    p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
-    p.add_argument("--no-color", action="store_true", help="no ANSI colours")
+    p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
+    _output_options(p)
+
+    p = sub.add_parser("evaluate", parents=[common], help="re-evaluate an evidence bundle offline (contacts nothing)")
+    p.add_argument("bundle", help="a file written by `fleetbench scan --bundle`")
+    p.add_argument("--benchmark", help="auto (default: as the scan chose) or a benchmark id")
+    p.add_argument("--targets", type=_csv, default=[])
+    p.add_argument("--check", type=_csv, default=[])
+    p.add_argument("--skip", type=_csv, default=[])
+    _output_options(p)
 
     p = sub.add_parser("plan", parents=[common], help="print the exact script a scan would run on a host (contacts nothing)")
     p.add_argument("inventory")
@@ -141,11 +156,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
-    for fmt in args.format:
-        if fmt not in FORMATS:
-            raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)})")
-    out_dir = Path(args.out_dir)
-    check_out_dir(out_dir)
+    _check_output(args)
     if args.local:
         for role in args.roles:
             if role not in catalog.role_targets:
@@ -162,16 +173,44 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                           transport=Settings(connect_timeout=args.connect_timeout,
                                              verify_host_keys=not args.insecure_no_host_key_check))
     report = asyncio.run(scan(hosts, catalog, options))
+    code = _emit(report, catalog, args)
+    if args.bundle:
+        path = Path(args.bundle)
+        write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
+        print(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
+    return code
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    for fmt in args.format:
+        if fmt not in FORMATS:
+            raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)})")
+    check_out_dir(Path(args.out_dir))
+
+
+def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int:
+    """Console report, report files, exit code: the same for `scan` and `evaluate`."""
     data = to_dict(report)
     color = not args.no_color and sys.stdout.isatty()
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
-    print(console.render(data, sections, color=color, verbose=args.verbose,
-                         per_host=not args.quiet), end="")
-    for path in write_reports(data, args.format, out_dir):
+    print(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
+    for path in write_reports(data, args.format, Path(args.out_dir)):
         print(f"wrote {path}")
     if report.not_assessed():
         return EXIT_NOT_ASSESSED
     return EXIT_FAIL if data["summary"]["FAIL"] else EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    data = load_bundle(args.bundle)
+    bench = _benchmark(args, catalog, default=data["benchmark"])
+    if not (args.targets or args.check or args.skip):
+        args.targets, args.check, args.skip = (data["selection"].get(k, []) for k in ("targets", "check", "skip"))
+    selection = _selection(args, catalog, bench)
+    _check_output(args)
+    report = evaluate_bundle(data, catalog, ScanOptions(benchmark=bench, selection=selection), args.bundle)
+    return _emit(report, catalog, args)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -263,4 +302,4 @@ def _cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"scan": _cmd_scan, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}
+_COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,33 @@ def _asset(name: str) -> str:
     return source
 
 
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """What the per-host part of the report shows about one host."""
+
+    host: dict[str, Any]
+    group: str
+    tally: M.Tally
+    ids: dict[str, list[str]] = field(default_factory=dict)          #: status → control ids
+    outliers: list[tuple[M.Row, M.GroupRow, M.Cell]] = field(default_factory=list)
+
+    @property
+    def fails(self) -> list[dict[str, Any]]:
+        return [r for r in self.host["results"] if r["status"] == "FAIL"]
+
+
+def host_views(matrix: M.Matrix) -> list[HostView]:
+    """Per host, in matrix column order: its tally, its verdicts' ids, its outlier cells."""
+    views = {h["name"]: HostView(h, M.group_name(h), M.tally(h["name"], [h]),
+                                 {s: [r["id"] for r in h["results"] if r["status"] == s] for s in M.STATUSES})
+             for h in matrix.hosts}
+    for row in matrix.rows:
+        for g in row.groups:
+            for cell in g.outliers:
+                views[cell.host["name"]].outliers.append((row, g, cell))
+    return list(views.values())
+
+
 def _sections(data: dict[str, Any]) -> dict[str, str]:
     """Section titles: the report's own ``sections``, else the shipped catalog's for its benchmark."""
     if "sections" in data:
@@ -77,6 +105,7 @@ def render_html(data: dict[str, Any]) -> str:
         matrix=matrix,
         fleet=M.fleet(data),
         groups=M.by_group(matrix),
+        hosts=host_views(matrix),
         by_section=M.by_section(data),
         not_assessed=[h for h in data["hosts"] if not M.assessed(h)],
         benchmarks=sorted({h["benchmark"] for h in data["hosts"]} | {data["benchmark"]}),

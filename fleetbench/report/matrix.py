@@ -52,9 +52,9 @@ def assessed(host: dict[str, Any]) -> bool:
     return bool(host["status"] == "ok")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Cell:
-    """One check on one host."""
+    """One check on one host (compared by identity: two hosts can share a status and a result)."""
 
     host: dict[str, Any]
     status: str                           #: PASS..INFO, NOT_ASSESSED or NOT_APPLICABLE
@@ -78,6 +78,11 @@ class GroupRow:
     @property
     def outliers(self) -> tuple[Cell, ...]:
         return tuple(c for c in self.cells if c.outlier)
+
+    @property
+    def baseline_cells(self) -> tuple[Cell, ...]:
+        """The hosts whose evidence is exactly the baseline."""
+        return tuple(c for c in self.cells if c.result is not None and c not in self.deviations)
 
     @property
     def not_assessed(self) -> int:
@@ -173,7 +178,7 @@ def counts(results: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def score(results: list[dict[str, Any]]) -> tuple[int, int]:
-    """(PASS, FAIL) among the scored, automated results: the fleet score's numerator and rest."""
+    """(PASS, FAIL) among the scored, automated results; the score is PASS / (PASS + FAIL)."""
     c = Counter(r["status"] for r in results if r["scored"] and r["automated"])
     return c.get("PASS", 0), c.get("FAIL", 0)
 
@@ -207,23 +212,25 @@ class Tally:
         return sum(self.statuses.values())
 
 
-def _tally(name: str, hosts: list[dict[str, Any]], results: list[dict[str, Any]]) -> Tally:
+def _results(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for h in hosts if assessed(h) for r in h["results"]]
+
+
+def tally(name: str, hosts: list[dict[str, Any]], results: list[dict[str, Any]] | None = None) -> Tally:
+    """Counts for ``hosts`` over ``results`` (default: every result of those hosts that were assessed)."""
+    results = _results(hosts) if results is None else results
     passed, failed = score(results)
     return Tally(name=name, hosts=len(hosts), hosts_assessed=sum(1 for h in hosts if assessed(h)),
                  statuses=counts(results), passed=passed, failed=failed)
 
 
-def _results(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for h in hosts if assessed(h) for r in h["results"]]
-
-
 def fleet(data: dict[str, Any]) -> Tally:
     """The whole fleet: score, coverage and status counts over assessed hosts."""
-    return _tally("fleet", data["hosts"], _results(data["hosts"]))
+    return tally("fleet", data["hosts"])
 
 
 def by_group(matrix: Matrix) -> list[Tally]:
-    return [_tally(name, list(hosts), _results(list(hosts))) for name, hosts in matrix.groups]
+    return [tally(name, list(hosts)) for name, hosts in matrix.groups]
 
 
 def by_section(data: dict[str, Any]) -> list[Tally]:
@@ -235,5 +242,5 @@ def by_section(data: dict[str, Any]) -> list[Tally]:
             for r in host["results"]:
                 per.setdefault(r["section"], []).append(r)
                 ran.setdefault(r["section"], {})[host["name"]] = host
-    return [_tally(sec, list(ran[sec].values()), rs)
+    return [tally(sec, list(ran[sec].values()), rs)
             for sec, rs in sorted(per.items(), key=lambda item: natural_key(item[0]))]

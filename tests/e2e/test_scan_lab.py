@@ -7,6 +7,7 @@ Asserts exact verdicts with their evidence, the JSON contract, and per-host fail
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -146,6 +147,34 @@ def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
     for cid in ("4.1.9", "4.1.10", "4.2.1", "4.2.4"):
         assert r[cid]["status"] == "WARN" and r[cid]["reason"].startswith("not assessed"), (cid, r[cid])
     assert r["4.1.5"]["status"] == "PASS"          # /etc/kubernetes/kubelet.conf can be stat'ed by anyone
+
+
+def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
+    scan_out, eval_out, bundle = tmp_path / "scan", tmp_path / "eval", tmp_path / "bundle.json"
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(scan_out), "--quiet", "--bundle", str(bundle)]) == 3
+    lab.stop_sshd("cp-1")                                   # nothing is contacted from here on
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet"]) == 3
+
+    def verdicts(path):
+        data = json.loads(path.read_text())
+        return {(h["name"], h["benchmark"]): [(r["id"], r["status"], r["expected"], r["actual"], r["source"])
+                                              for r in h["results"]] for h in data["hosts"]}
+    assert verdicts(eval_out / "report.json") == verdicts(scan_out / "report.json")
+    raw = json.loads(bundle.read_text())
+    assert all(len(h["stdout_sha256"]) == 64 and h["collected_at"] and h["records"] for h in raw["hosts"])
+
+    # another version, offline: the auto scan collected what every benchmark needs
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet", "--benchmark", "cis-1.12"]) == 3
+    assert {h["benchmark"] for h in json.loads((eval_out / "report.json").read_text())["hosts"]} == {"cis-1.12"}
+
+    # an altered bundle is refused
+    record = raw["hosts"][0]["records"][3]
+    record["payload_b64"] = base64.b64encode(b"tampered").decode()
+    bundle.write_text(json.dumps(raw))
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out)]) == 2
+    assert "does not match its sha256" in capsys.readouterr().err
+    lab.start_sshd("cp-1")
 
 
 def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-keys lab nodes

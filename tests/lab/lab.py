@@ -531,6 +531,12 @@ class Lab:
         init.send(signal.SIGUSR1)
         self._wait_for(lambda: _port_refuses(address, port), 10, f"{name}: sshd still accepts connections")
 
+    def start_sshd(self, name: str) -> None:
+        """Start the node's sshd again after :meth:`stop_sshd` (SIGUSR2 to the node's PID 1)."""
+        address, port, init = self._running(name)
+        init.send(signal.SIGUSR2)
+        self._wait_for(lambda: _ssh_banner(address, port), 10, f"{name}: sshd did not come back")
+
     def rotate_host_key(self, name: str) -> None:
         """Give the node a new host key and restart its sshd.
 
@@ -542,8 +548,7 @@ class Lab:
         keygen = self.run_in_node(name, ["sh", "-c", script])
         if keygen.returncode != 0:
             raise LabError(f"{name}: ssh-keygen failed: {keygen.stderr}")
-        init.send(signal.SIGUSR2)
-        self._wait_for(lambda: _ssh_banner(address, port), 10, f"{name}: sshd did not come back")
+        self.start_sshd(name)
 
     def run_in_node(self, name: str, argv: list[str], *, text: bool = True) -> subprocess.CompletedProcess[Any]:
         """Run argv inside the node (its namespaces and root) as root, capturing output."""

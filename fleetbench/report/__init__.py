@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import UsageError
+from . import csv, html, junit
 from .model import to_dict
 
 __all__ = ["FORMATS", "to_dict", "write", "write_atomic"]
@@ -25,6 +26,9 @@ def _json(data: dict[str, Any]) -> bytes:
 #: format name → (file names it writes, renderer: report dict → {file name: bytes})
 WRITERS: dict[str, Callable[[dict[str, Any]], dict[str, bytes]]] = {
     "json": lambda data: {"report.json": _json(data)},
+    "html": html.render,
+    "csv": csv.render,
+    "junit": junit.render,
 }
 FORMATS = tuple(WRITERS)
 

@@ -21,6 +21,7 @@ import base64
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,17 @@ def templates_root() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "templates"
 
 
+def when(iso: str) -> str:
+    """An ISO 8601 timestamp of the report, for people: 2026-11-23 04:35:56 UTC."""
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%Y-%m-%d %H:%M:%S} {moment.tzname() or ''}".rstrip()
+
+
 @functools.cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(templates_root()), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["when"] = when
     env.globals.update(STATUSES=M.STATUSES, NOT_ASSESSED=M.NOT_ASSESSED, NOT_APPLICABLE=M.NOT_APPLICABLE,
                        CELL_CLASS=CELL_CLASS)
     return env
@@ -101,6 +109,7 @@ def render_html(data: dict[str, Any]) -> str:
     return environment().get_template("report.html.j2").render(
         data=data,
         options=data["options"],
+        seconds=(datetime.fromisoformat(data["finished"]) - datetime.fromisoformat(data["started"])).total_seconds(),
         sections=_sections(data),
         matrix=matrix,
         fleet=M.fleet(data),

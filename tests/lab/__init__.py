@@ -6,7 +6,7 @@ node is built and ``tests.lab.scenarios`` for what it contains.
 """
 
 from tests.lab.lab import Lab, LabError, NodeStatus
-from tests.lab.scenarios import default_specs, drifted_worker, kubeadm_control_plane, kubeadm_worker
+from tests.lab.scenarios import default_specs, drifted_worker, kubeadm_control_plane, kubeadm_worker, mixed_specs
 from tests.lab.specs import FileSpec, NodeSpec, ProcSpec
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "drifted_worker",
     "kubeadm_control_plane",
     "kubeadm_worker",
+    "mixed_specs",
 ]

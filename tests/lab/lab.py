@@ -636,6 +636,7 @@ class Lab:
             "groups:\n"
             "  control-plane: {roles: [control-plane, etcd]}\n"
             "  workers: {roles: [worker]}\n"
+            "  etcd: {roles: [etcd]}\n"
             "hosts:\n" + hosts
         )
 

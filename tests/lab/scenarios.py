@@ -634,3 +634,80 @@ def _pem(label: str, seed: str, der_size: int) -> str:
 
 def _b64_pem(label: str, seed: str, der_size: int) -> str:
     return base64.b64encode(_pem(label, seed, der_size).encode()).decode()
+
+
+# ---- a mixed fleet: versions, etcd under systemd, a hostile host --------------
+
+
+def older_worker(name: str, *, api_server: str = CONTROL_PLANE_ADDRESS, version: str = "v1.27.9") -> NodeSpec:
+    """A kubeadm worker not yet upgraded: its kubelet reports an older minor (cis-1.9 territory)."""
+    spec = kubeadm_worker(name, api_server=api_server)
+    spec.procs[0].version = f"Kubernetes {version}"
+    return spec
+
+
+ETCD_ENV_FILE = """# /etc/etcd/etcd.conf: read by etcd.service through EnvironmentFile=
+ETCD_NAME=etcd-1
+ETCD_DATA_DIR=/var/lib/etcd/default.etcd
+ETCD_CERT_FILE=/etc/etcd/pki/server.crt
+ETCD_KEY_FILE=/etc/etcd/pki/server.key
+ETCD_CLIENT_CERT_AUTH=true
+ETCD_TRUSTED_CA_FILE=/etc/etcd/pki/ca.crt
+ETCD_PEER_CERT_FILE=/etc/etcd/pki/peer.crt
+ETCD_PEER_KEY_FILE=/etc/etcd/pki/peer.key
+ETCD_PEER_CLIENT_CERT_AUTH=false
+"""
+
+
+def systemd_etcd(name: str) -> NodeSpec:
+    """An external etcd member run by systemd: no flags at all, everything in its environment.
+
+    Its peer client-cert auth is off (ETCD_PEER_CLIENT_CERT_AUTH=false): CIS 2.5 must FAIL,
+    and say the value came from etcd's environment.
+    """
+    env = {"PATH": PATH_ENV, "INVOCATION_ID": hashlib.md5(name.encode()).hexdigest()}
+    env.update(line.split("=", 1) for line in ETCD_ENV_FILE.splitlines() if line and not line.startswith("#"))
+    unit = ("[Unit]\nDescription=etcd key-value store\n\n[Service]\nType=notify\nUser=etcd\n"
+            "EnvironmentFile=-/etc/etcd/etcd.conf\nExecStart=/usr/bin/etcd\nRestart=on-failure\n\n"
+            "[Install]\nWantedBy=multi-user.target\n")
+    files = [
+        FileSpec("/etc/etcd", kind="dir", mode=0o755),
+        FileSpec("/etc/etcd/etcd.conf", ETCD_ENV_FILE, 0o644),
+        FileSpec("/etc/etcd/pki", kind="dir", mode=0o755),
+        *(FileSpec(f"/etc/etcd/pki/{n}.crt", _pem("CERTIFICATE", n, 1090), 0o644) for n in ("ca", "server", "peer")),
+        *(FileSpec(f"/etc/etcd/pki/{n}.key", _pem("EC PRIVATE KEY", n, 121), 0o600, owner="etcd", group="etcd")
+          for n in ("server", "peer")),
+        FileSpec("/usr/lib/systemd/system/etcd.service", unit, 0o644),
+        FileSpec("/var/lib/etcd", kind="dir", mode=0o700, owner="etcd", group="etcd"),
+        FileSpec("/var/lib/etcd/default.etcd", kind="dir", mode=0o700, owner="etcd", group="etcd"),
+    ]
+    return NodeSpec(name, files, [ProcSpec("/usr/bin/etcd", ["/usr/bin/etcd"], env)], "etcd")
+
+
+HOSTILE_CONFIG_DIR = "/etc/kubernetes/kubelet dir"
+HOSTILE_CONFIG = HOSTILE_CONFIG_DIR + "/it's \"the\" config.yaml"
+
+
+def hostile_worker(name: str, *, api_server: str = CONTROL_PLANE_ADDRESS) -> NodeSpec:
+    """A real but awkward host: busybox sh and coreutils first in PATH, a .bashrc that talks,
+    a kubelet config path with spaces and quotes, and a config file that is not UTF-8."""
+    spec = kubeadm_worker(name, api_server=api_server)
+    kubelet = spec.procs[0]
+    kubelet.argv = [f"--config={HOSTILE_CONFIG}" if a.startswith("--config=") else a for a in kubelet.argv]
+    config = next(f for f in spec.files if f.path == "/var/lib/kubelet/config.yaml")
+    text = config.content if isinstance(config.content, str) else (config.content or b"").decode()
+    applets = ("sh", "stat", "find", "head", "tr", "grep", "cat", "readlink")
+    spec.files += [
+        FileSpec(HOSTILE_CONFIG_DIR, kind="dir", mode=0o755),
+        FileSpec(HOSTILE_CONFIG, b"# r\xe9glages du kubelet (Latin-1, not UTF-8)\n" + text.encode(), 0o600),
+        FileSpec("/root/.bashrc", 'echo "Welcome to hostile-node! Unauthorised access prohibited."\n'
+                                  'echo "@@0000000000000000 done"\n', 0o644),
+        *(FileSpec(f"/usr/local/bin/{a}", kind="symlink", target="/usr/bin/busybox") for a in applets),
+    ]
+    return spec
+
+
+def mixed_specs(control_plane_address: str = CONTROL_PLANE_ADDRESS) -> list[NodeSpec]:
+    """A fleet mid-upgrade: the default three, an older worker, a systemd etcd, a hostile worker."""
+    return [*default_specs(control_plane_address), older_worker("worker-old", api_server=control_plane_address),
+            systemd_etcd("etcd-1"), hostile_worker("odd-1", api_server=control_plane_address)]

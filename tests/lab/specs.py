@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 FileKind = Literal["file", "dir", "symlink"]
-RoleGroup = Literal["control-plane", "workers"]
-ROLE_GROUPS: tuple[RoleGroup, ...] = ("control-plane", "workers")
+RoleGroup = Literal["control-plane", "workers", "etcd"]
+ROLE_GROUPS: tuple[RoleGroup, ...] = ("control-plane", "workers", "etcd")
 
 
 @dataclass

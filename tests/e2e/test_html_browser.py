@@ -1,0 +1,265 @@
+"""report.html of a real lab scan, in a real headless Chromium.
+
+Scans the loopback lab (cp-1, worker-1, worker-2 where worker-2 drifts) with every format, opens
+report.html in Chromium and asserts on the DOM after the inline script ran: one column per host,
+one row per check, worker-2's drift marked as outliers, the filters and sorting working, no script
+error, no CSP violation and no request other than the file itself. A second page renders the same
+report with hostile node data (HTML in actual/source/argv, a host not assessed) and asserts it is
+shown as text, never parsed.
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON messages
+separated by NUL bytes on fds 3 and 4), so no Python package is needed; the browser resolves no
+name and may only reach 127.0.0.1:9 (closed) as its proxy. Skipped when Chromium is not installed
+(``make test`` installs it). ``FLEETBENCH_SCREENSHOT=docs/report.png`` also saves the screenshot
+used in the README.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetbench.cli import main
+from fleetbench.report import html
+from tests.lab import Lab
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
+                       reason="openssh-server is not installed (make test installs it)"),
+]
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-extensions", "--disable-default-apps", "--disable-quic", "--hide-scrollbars",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--remote-debugging-pipe")
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+# Runs before the page's own script in every document: records CSP violations.
+WATCH = ("window.__violations = []; document.addEventListener('securitypolicyviolation', "
+         "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+
+class Browser:
+    """Headless Chromium over the DevTools protocol on a pipe; one page session at a time."""
+
+    def __init__(self, profile: Path, timeout: float = 20.0) -> None:
+        to_browser, from_browser = os.pipe(), os.pipe()
+        r, w = to_browser[0], from_browser[1]
+        self.proc = subprocess.Popen(
+            ["sh", "-c", f'exec "$0" "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', CHROMIUM or "chromium",
+             *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            pass_fds=(r, w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(r)
+        os.close(w)
+        self._out, self._in = to_browser[1], from_browser[0]
+        self._buf = b""
+        self._id = 0
+        self.timeout = timeout
+        self.events: list[dict[str, Any]] = []
+
+    def _next(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                raise TimeoutError("no answer from chromium")
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise EOFError("chromium closed the pipe")
+            self._buf += chunk
+        message, _, self._buf = self._buf.partition(b"\0")
+        return json.loads(message)
+
+    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = self._next(deadline)
+            if reply.get("id") != self._id:
+                self.events.append(reply)
+            elif "error" in reply:
+                raise RuntimeError(f"{method}: {reply['error']}")
+            else:
+                return reply["result"]
+
+    def wait_for(self, method: str, session: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if event.get("method") == method and event.get("sessionId") == session:
+                    return event
+            seen = len(self.events)
+            self.events.append(self._next(deadline))
+
+    def open(self, url: str) -> str:
+        """Load ``url`` in a new 1400×1000 page; return the page's session once it has loaded."""
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for method in ("Network.enable", "Page.enable", "Runtime.enable"):
+            self.call(method, session)
+        self.call("Page.addScriptToEvaluateOnNewDocument", session, source=WATCH)
+        self.call("Emulation.setDeviceMetricsOverride", session, width=1400, height=1000, deviceScaleFactor=1,
+                  mobile=False)
+        self.call("Page.navigate", session, url=url)
+        self.wait_for("Page.loadEventFired", session)
+        return session
+
+    def evaluate(self, session: str, expression: str) -> Any:
+        reply = self.call("Runtime.evaluate", session, expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in reply, reply["exceptionDetails"]
+        return reply["result"].get("value")
+
+    def session_events(self, session: str, method: str) -> list[dict[str, Any]]:
+        return [e["params"] for e in self.events if e.get("sessionId") == session and e.get("method") == method]
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except (EOFError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._out)
+        os.close(self._in)
+
+
+# Reads the matrix back from the DOM: host columns, check rows, every cell's text and outlier mark.
+READ_MATRIX = """(() => {
+  const heads = [...document.querySelectorAll('#matrix tr.h th')];
+  const hostCols = heads.map((th, i) => [th, i]).filter(([th]) => th.classList.contains('host'));
+  const rows = [...document.querySelectorAll('#matrix tbody tr.r')];
+  return {
+    js: document.documentElement.classList.contains('js'),
+    filters: !document.getElementById('filters').hidden,
+    hosts: hostCols.map(([th]) => th.textContent),
+    rows: rows.map(r => r.id.slice(2)),
+    cells: Object.fromEntries(rows.map(r => [r.id.slice(2), Object.fromEntries(hostCols.map(([th, i]) =>
+      [th.textContent, [r.cells[i].textContent, r.cells[i].classList.contains('o')]]))])),
+    violations: window.__violations,
+  };
+})()"""
+
+VISIBLE_ROWS = "[...document.querySelectorAll('#matrix tbody tr.r')].filter(r => r.offsetParent).map(r => r.id.slice(2))"
+
+
+def _set_filter(name: str, value: str) -> str:
+    return (f"(() => {{ const f = document.getElementById('filters'); const el = f.elements[{json.dumps(name)}];"
+            f" if (el.type === 'checkbox') el.checked = {json.dumps(value)} === 'on'; else el.value = {json.dumps(value)};"
+            " f.dispatchEvent(new Event('change')); return f.elements.shown.value; })()")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("reports")
+    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.79.0.") as lab:
+        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json,html,csv,junit",
+                     "--quiet"])
+    return code, out
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()
+
+
+def _expected_outliers(data: dict[str, Any]) -> set[tuple[str, str]]:
+    """worker-1 vs worker-2, computed from the JSON: the worse verdict of a disagreeing pair."""
+    worse = {"PASS": 0, "INFO": 1, "WARN": 2, "FAIL": 3}
+    w1, w2 = ({r["id"]: r["status"] for r in h["results"]} for h in data["hosts"] if h["name"] != "cp-1")
+    return {(cid, "worker-1" if worse[w1[cid]] > worse[w2[cid]] else "worker-2")
+            for cid in w1 if w1[cid] != w2[cid]}
+
+
+def test_lab_report_in_chromium(reports, browser):
+    code, out = reports
+    assert code == 3
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.html", "matrix.csv", "results.csv", "junit.xml"}
+    data = json.loads((out / "report.json").read_text())
+    url = (out / "report.html").as_uri()
+    session = browser.open(url)
+    dom = browser.evaluate(session, READ_MATRIX)
+
+    assert dom["js"] and dom["filters"] and dom["violations"] == []
+    assert dom["hosts"] == ["cp-1", "worker-1", "worker-2"]
+    assert dom["rows"] == sorted({r["id"] for h in data["hosts"] for r in h["results"]},
+                                 key=lambda i: tuple(map(int, i.split("."))))
+    for h in data["hosts"]:   # every cell is the host's verdict, "–" where the check does not apply
+        verdicts = {r["id"]: r["status"] for r in h["results"]}
+        assert {cid: cells[h["name"]][0] for cid, cells in dom["cells"].items()} == \
+            {cid: verdicts.get(cid, "–") for cid in dom["rows"]}
+    assert dom["cells"]["4.1.5"]["worker-2"] == ["FAIL", True]
+    assert dom["cells"]["4.2.1"]["worker-2"] == ["FAIL", True]
+    assert dom["cells"]["4.2.1"]["worker-1"] == ["PASS", False]
+    marked = {(cid, host) for cid, cells in dom["cells"].items() for host, (_, o) in cells.items() if o}
+    assert marked == _expected_outliers(data)
+
+    # filters and sorting (the inline script)
+    assert browser.evaluate(session, _set_filter("outliers", "on")) == f"{len({c for c, _ in marked})} of 131 checks"
+    assert set(browser.evaluate(session, VISIBLE_ROWS)) == {c for c, _ in marked}
+    browser.evaluate(session, _set_filter("outliers", "off"))
+    browser.evaluate(session, _set_filter("section", "4.2"))
+    assert all(r.startswith("4.2.") for r in browser.evaluate(session, VISIBLE_ROWS))
+    browser.evaluate(session, _set_filter("section", ""))
+    browser.evaluate(session, _set_filter("group", "1"))   # worker: cp-1's column is hidden
+    assert browser.evaluate(session, "[...document.querySelectorAll('#matrix th.host')]"
+                                     ".filter(th => th.offsetParent).map(th => th.textContent)") == ["worker-1", "worker-2"]
+    browser.evaluate(session, _set_filter("group", ""))
+    browser.evaluate(session, "[...document.querySelectorAll('#matrix th.host')].pop().click()")   # sort by worker-2
+    fails = [r["id"] for r in data["hosts"][2]["results"] if r["status"] == "FAIL"]
+    assert browser.evaluate(session, VISIBLE_ROWS)[:len(fails)] == fails
+
+    assert browser.session_events(session, "Runtime.exceptionThrown") == []
+    assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [url]
+
+    browser.evaluate(session, "document.querySelectorAll('th[aria-sort]').forEach(th => th.removeAttribute('aria-sort'));"
+                              "document.querySelector('#matrix th.c').click(); window.scrollTo(0, 0)")
+    png = base64.b64decode(browser.call("Page.captureScreenshot", session, format="png")["data"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    if os.environ.get("FLEETBENCH_SCREENSHOT"):
+        Path(os.environ["FLEETBENCH_SCREENSHOT"]).write_bytes(png)
+
+
+def test_hostile_node_data_is_text(reports, browser, tmp_path):
+    """HTML from a node (file names, values, argv) and a not-assessed host, rendered and loaded."""
+    data = copy.deepcopy(json.loads((reports[1] / "report.json").read_text()))
+    worker2 = next(h for h in data["hosts"] if h["name"] == "worker-2")
+    result = next(r for r in worker2["results"] if r["id"] == "4.1.5")
+    result["actual"] = HOSTILE
+    result["source"] = f"stat /etc/{HOSTILE} (path from flag --kubeconfig)"
+    worker2["evidence"]["processes"]["kubelet"]["argv"].append(f"--node-labels=</script>{HOSTILE}")
+    data["hosts"].append({**copy.deepcopy(worker2), "name": "worker-3", "address": "127.79.0.13", "status": "unreachable",
+                          "error": f"connection refused by {HOSTILE}", "results": [], "evidence": None,
+                          "summary": {"PASS": 0, "FAIL": 0, "WARN": 0, "INFO": 0}})
+    page = tmp_path / "hostile.html"
+    page.write_bytes(html.render(data)["report.html"])
+    session = browser.open(page.as_uri())
+    dom = browser.evaluate(session, READ_MATRIX)
+    found = browser.evaluate(session, "({img: document.querySelectorAll('img, iframe, object, embed').length,"
+                                      " scripts: document.scripts.length, xss: window.__xss === 1,"
+                                      " text: document.body.textContent})")
+    assert found["img"] == 0 and found["scripts"] == 1 and not found["xss"] and dom["violations"] == []
+    assert found["text"].count(HOSTILE) >= 4   # shown as text: actual, source, argv, the host's reason
+    assert dom["hosts"] == ["cp-1", "worker-1", "worker-2", "worker-3"]
+    assert {cells["worker-3"][0] for cells in dom["cells"].values()} == {"not assessed"}
+    assert dom["cells"]["4.1.5"]["worker-2"] == ["FAIL", True]
+    assert browser.session_events(session, "Runtime.exceptionThrown") == []
+    assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [page.as_uri()]

@@ -91,6 +91,7 @@ def test_inventory_and_known_hosts(lab: Lab) -> None:
     assert inventory["groups"] == {
         "control-plane": {"roles": ["control-plane", "etcd"]},
         "workers": {"roles": ["worker"]},
+        "etcd": {"roles": ["etcd"]},
     }
     assert inventory["hosts"] == {
         "cp-1": {"address": "127.77.10.10", "port": 2222, "groups": ["control-plane"]},

@@ -11,7 +11,7 @@ OUT    ?= reports
 
 # Debian packages: sshd for the lab nodes, a C compiler for the lab's stub processes,
 # busybox/dash to test the probe under several shells, iproute2/util-linux for namespaces.
-APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps
+APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

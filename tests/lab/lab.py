@@ -238,6 +238,10 @@ def _write_entry(upper: Path, spec: FileSpec, accounts: _Accounts) -> None:
     dst = upper / path.relative_to("/")
     if spec.kind == "dir":
         dst.mkdir(exist_ok=True)
+    elif spec.kind == "fifo":
+        if os.path.lexists(dst):
+            dst.unlink()
+        os.mkfifo(dst)
     elif spec.kind == "symlink":
         if spec.target is None:
             raise LabError(f"{spec.path}: a symlink needs a target")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FileKind = Literal["file", "dir", "symlink"]
+FileKind = Literal["file", "dir", "symlink", "fifo"]
 RoleGroup = Literal["control-plane", "workers", "etcd"]
 ROLE_GROUPS: tuple[RoleGroup, ...] = ("control-plane", "workers", "etcd")
 
@@ -24,7 +24,8 @@ class FileSpec:
     ``path`` is absolute inside the node.  ``owner``/``group`` are names,
     resolved through the node's own /etc/passwd and /etc/group (the host's
     accounts plus ``etcd`` and ``auditor``).  ``content`` is ignored for
-    directories and symlinks; a symlink points at ``target``.  ``mode`` is
+    directories, symlinks and fifos; a symlink points at ``target``; a fifo is a
+    named pipe (reading it blocks until someone writes: a stuck read).  ``mode`` is
     applied verbatim (no umask), except for symlinks, which have none.
     """
 

@@ -1,7 +1,7 @@
 # fleetbench — two commands do all set-up on a fresh Debian machine (root, Python 3.11):
 #   make demo   install what is needed, start the loopback lab, scan it, print where the reports are
 #   make test   install what is needed and run every test
-.PHONY: demo test deps venv lab-up lab-down clean
+.PHONY: demo test bench deps venv lab-up lab-down clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -45,5 +45,18 @@ lab-down: venv
 test: deps venv
 	$(PY) -m pytest -q
 
+# Benchmark against OpenSSH fan-out, ansible-core and per-check execs (bench/fleet.py; not a test).
+# ansible-core is a baseline only, so it lives in its own virtualenv. HOSTS=50,200 by default.
+HOSTS ?= 50,200
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e . ansible-core
+	touch $@
+
+bench: deps $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/fleet.py --hosts $(HOSTS)
+
 clean: lab-down
-	rm -rf $(VENV) $(OUT) .lab
+	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .lab

@@ -32,7 +32,6 @@ from .report import FORMATS, check_out_dir, to_dict, write_atomic
 from .report import write as write_reports
 from .report import console
 from .runner import AUTO, ScanOptions, Selection, candidates, check_paths, host_targets, plan_for, probe_command, scan
-from . import plan as P
 from . import script as S
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4

@@ -86,6 +86,17 @@ class Connector:
         self.settings = settings
         self._options: dict[SSHSettings, asyncssh.SSHClientConnectionOptions] = {}
         self._jumps: dict[tuple[str, SSHSettings], asyncio.Task[asyncssh.SSHClientConnection]] = {}
+        self._parsed_known_hosts: dict[str, asyncssh.SSHKnownHosts] = {}
+
+    def _known_hosts(self, path: str) -> asyncssh.SSHKnownHosts:
+        """Parse a known_hosts file once per scan (asyncssh would re-read a path per connection)."""
+        if path not in self._parsed_known_hosts:
+            try:
+                self._parsed_known_hosts[path] = asyncssh.read_known_hosts(path)
+            except OSError as exc:
+                raise HostFailure(HostStatus.HOST_KEY_MISMATCH,
+                                  f"cannot read known_hosts file {path} ({exc.strerror}); host keys cannot be verified") from None
+        return self._parsed_known_hosts[path]
 
     def options(self, ssh: SSHSettings) -> asyncssh.SSHClientConnectionOptions:
         if ssh not in self._options:
@@ -93,7 +104,7 @@ class Connector:
             if not self.settings.verify_host_keys:
                 kwargs["known_hosts"] = None
             elif ssh.known_hosts:
-                kwargs["known_hosts"] = _expand(ssh.known_hosts)
+                kwargs["known_hosts"] = self._known_hosts(_expand(ssh.known_hosts))
             if ssh.key_files:
                 kwargs["client_keys"] = [_expand(k) for k in ssh.key_files]
             if ssh.user:

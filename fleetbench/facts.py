@@ -2,11 +2,13 @@
 
 Also the two readers every check kind shares: :func:`flag_value` (a flag from an exact argv,
 with the same rules as the script's ``fb_get``) and :func:`config_value` (a dotted key from a
-parsed YAML/JSON config).
+parsed YAML/JSON config); and :func:`journal_argv`, the command line of a component that k3s
+runs inside its own process, from the line in which k3s logs it (the script's ``fb_run``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Mapping
 
@@ -83,14 +85,28 @@ def config_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def parse_config(data: bytes) -> Any:
-    """Parse a YAML or JSON config file (JSON is YAML). Raises ValueError with a short reason."""
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)    # libyaml when PyYAML has it
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(data: bytes) -> tuple[Any, str]:
     try:
-        return yaml.safe_load(data.decode("utf-8", "replace"))
+        return yaml.load(data.decode("utf-8", "replace"), Loader=_SafeLoader), ""  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"not valid YAML/JSON{where}") from None
+        return None, f"not valid YAML/JSON{f' at line {mark.line + 1}' if mark else ''}"
+
+
+def parse_config(data: bytes) -> Any:
+    """Parse a YAML or JSON config file (JSON is YAML). Raises ValueError with a short reason.
+
+    Parsed once per distinct content: thirty kubelet checks on five hundred identical nodes
+    read the same file. Callers must not mutate the result.
+    """
+    parsed, error = _parse(data)
+    if error:
+        raise ValueError(error)
+    return parsed
 
 
 def manifest_argv(data: Any) -> tuple[str, ...] | None:
@@ -101,6 +117,30 @@ def manifest_argv(data: Any) -> tuple[str, ...] | None:
     except (KeyError, IndexError, TypeError, AttributeError):
         return None
     return tuple(argv) or None
+
+
+_MSG = re.compile(r'\bmsg="((?:[^"\\]|\\.)*)"')
+
+
+def journal_argv(lines: str, label: str) -> tuple[str, ...] | None:
+    """The arguments of ``label`` from its LAST ``Running <label> …`` log line, or None.
+
+    k3s logs each component it runs in-process once per start, in logrus's text format:
+    ``time="…" level=info msg="Running kube-apiserver --advertise-port=6443 --profiling=false"``.
+    The message is unquoted (``\\"`` and ``\\\\``), the text after the marker is split on spaces, as
+    k3s joined the arguments with single spaces (so a value cannot hold a space), and argv[0] is
+    the label. A line without ``msg="…"`` is read as it stands.
+
+    >>> journal_argv('level=info msg="Running kubelet --a=1"\\nlevel=info msg="Running kubelet --a=2 --b="', "kubelet")
+    ('kubelet', '--a=2', '--b=')
+    """
+    marker = f"Running {label} "
+    last = next((line for line in reversed(lines.splitlines()) if marker in line), None)
+    if last is None:
+        return None
+    m = _MSG.search(last)
+    text = re.sub(r"\\(.)", r"\1", m.group(1)) if m and marker in m.group(1) else last
+    return (label, *(a for a in text.split(marker, 1)[1].split(" ") if a))
 
 
 def _match(components: tuple[Component, ...], comm: str, argv: tuple[str, ...]) -> Component | None:
@@ -143,6 +183,7 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     reads: dict[int, bytes] = {}
     contents: dict[str, Content] = {}
     versions: dict[str, str] = {}
+    journals: list[tuple[Component, int, str]] = []   # (component that logs, its pid, the lines)
     dirs: dict[str, list[Content]] = {}
     denied: set[str] = set()
     for rec in records:
@@ -168,6 +209,10 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
                         "truncated" if len(data) >= MAX_FILE_BYTES else "present", data))
         elif rec.type == "version" and rec.args:
             versions[rec.args[0]] = text.strip()
+        elif rec.type == "journal" and len(rec.args) == 2 and rec.args[1].isdigit():
+            host = next((c for c in plan.components if c.name == rec.args[0] and c.embeds), None)
+            if host is not None:
+                journals.append((host, int(rec.args[1]), text))
         elif rec.type == "env" and rec.args and rec.args[0].isdigit():
             envs[int(rec.args[0])] = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
         elif rec.type == "path" and rec.args:
@@ -216,6 +261,13 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     for comp, pid, argv in proc_order:
         if comp.name not in processes:
             processes[comp.name] = ProcessFact(component=comp.name, pid=pid, argv=argv, env=envs.get(pid, {}))
+    labels = {c.name: c.label for c in plan.components}
+    for host, pid, lines in journals:
+        for inner in host.embeds:
+            argv = journal_argv(lines, labels[inner]) if inner not in processes else None
+            if argv is not None:
+                processes[inner] = ProcessFact(component=inner, pid=pid, argv=argv, origin=(
+                    f"{host.label} journal line 'Running {labels[inner]}' ({host.label} pid {pid})"))
     return HostFacts(hostname=hostname, uid=uid, processes=processes, paths=paths, stats=stats,
                      trees={k: (tuple(v) if v is not None else None) for k, v in trees.items()},
                      contents=contents, versions=versions, dirs={k: tuple(v) for k, v in dirs.items()},

@@ -34,8 +34,8 @@ class LList(list[Any]):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's when available) with line-keeping containers."""
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:

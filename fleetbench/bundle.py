@@ -15,9 +15,9 @@ Format (JSON, ``"kind": "fleetbench-evidence"``)::
                 "plan": {"path_vars", "overrides", "stats", "trees", "reads", "dirs", "env_components"},
                 "records": [{"type", "args", "payload_b64", "sha256"}]}]}
 
-Redaction changes argv values of secret flags, ETCD_* values with secret names and secret-
-looking keys in files (``secret:``, ``token:``, ``password:``); no check reads those values, so
-the verdicts do not change.
+Redaction changes argv values of secret flags (also in k3s's journal lines), ETCD_* values with
+secret names and secret-looking keys in files (``secret:``, ``token:``, ``password:``); no check
+reads those values, so the verdicts do not change.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from . import facts as F
 from . import plan as P
 from .errors import HostError, HostStatus, InputError
 from .models import Catalog, Host, HostScan, ScanReport, SSHSettings
-from .redact import REDACTED, redact_argv, redact_value
+from .redact import REDACTED, redact_argv, redact_text, redact_value
 from .runner import ScanOptions, assess, plan_for
 from .script import Record
 
@@ -59,6 +59,9 @@ def _redact_record(rec: Record) -> Record:
             key, eq, value = line.partition("=")
             lines.append(f"{key}{eq}{redact_value(key, value)}" if eq else line)
         return Record(rec.type, rec.args, "\n".join(lines).encode("utf-8", "surrogateescape"))
+    if rec.type == "journal":      # k3s's log lines carry its components' arguments
+        lines = rec.payload.decode("utf-8", "surrogateescape").split("\n")
+        return Record(rec.type, rec.args, "\n".join(redact_text(line) for line in lines).encode("utf-8", "surrogateescape"))
     if rec.type in ("read", "dirfile"):
         return Record(rec.type, rec.args, _SECRET_KEY.sub(lambda m: m.group(1) + REDACTED.encode(), rec.payload))
     return rec

@@ -8,7 +8,10 @@ Layout of the catalog folder::
                                     scored, automated, and per-version overrides (``with``)
 
 A benchmark mapping never copies a check: where a version expects something else (a mode of
-644 instead of 600, a shorter cipher list) its entry says so in ``with:``.
+644 instead of 600, a shorter cipher list) its entry says so in ``with:``. A distribution's
+variant (k3s, RKE2) also says, once, where its components' flags are changed (``remediation:``
+with the components it covers): that text replaces the remediation of their flag and setting
+controls, which otherwise name a static-pod manifest or a kubelet config file.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from .models import Benchmark, Catalog, Check, Component, Control, PathVar, Test
 from .yamlsrc import LDict, LList
 
 TARGETS = ("master", "controlplane", "etcd", "node", "policies")
-KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster")
+KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster", "skip")
 PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
+FILE_GLOB = re.compile(r"\*\.[A-Za-z0-9]+")         #: the one glob a flag source may end in: "dir/*.yaml"
 _CHECK_KEYS = {
     "common": {"id", "title", "kind", "component", "remediation", "missing"},
     "file": {"path", "paths", "tree", "match", "mode", "owner"},
@@ -35,8 +39,9 @@ _CHECK_KEYS = {
     "encryption": {"flag", "allowed"},
     "manual": set(),
     "cluster": set(),
+    "skip": {"reason"},
 }
-_OVERRIDABLE = {"mode", "owner", "value", "allowed", "missing", "title"}
+_OVERRIDABLE = {"mode", "owner", "value", "allowed", "missing", "title", "remediation"}
 
 
 def default_root() -> Path:
@@ -148,10 +153,18 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
     for name, body in comps.items():
         if not isinstance(body, LDict):
             raise c.fail(comps, name, f"component '{name}' must be a mapping")
-        c.only(body, {"label", "process", "paths", "manifest", "version", "flag_sources"}, f"component '{name}'")
+        c.only(body, {"label", "process", "paths", "manifest", "version", "flag_sources", "embeds", "journal"},
+               f"component '{name}'")
         for src in c.strings(body, "flag_sources"):
-            if not src.startswith("/"):
-                raise c.fail(body, "flag_sources", f"component '{name}': '{src}' is not an absolute path")
+            folder, _, last = src.rpartition("/")
+            if not src.startswith("/") or "*" in folder or ("*" in last and not FILE_GLOB.fullmatch(last)):
+                raise c.fail(body, "flag_sources", f"component '{name}': '{src}' is neither an absolute path, "
+                                                   "a folder ending in '/', nor a folder's '*.ext' glob")
+        for unit in c.strings(body, "journal"):
+            if not re.fullmatch(r"[A-Za-z0-9@._:-]+", unit):
+                raise c.fail(body, "journal", f"component '{name}': '{unit}' is not a systemd unit name")
+        if bool(c.strings(body, "embeds")) != bool(c.strings(body, "journal")):
+            raise c.fail(body, None, f"component '{name}': 'embeds' and 'journal' go together")
         procs = tuple(tuple(p.split()) for p in c.strings(body, "process"))
         if not procs:
             raise c.fail(body, None, f"component '{name}' needs at least one process name")
@@ -172,7 +185,14 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
             raise c.fail(body, "manifest", f"component '{name}': manifest names unknown path '{manifest}'")
         components[name] = Component(name=name, label=c.text(body, "label", False) or name, processes=procs,
                                      paths=paths, manifest=f"{name}.{manifest}" if manifest else None,
-                                     version=c.flag(body, "version"), flag_sources=c.strings(body, "flag_sources"))
+                                     version=c.flag(body, "version"), flag_sources=c.strings(body, "flag_sources"),
+                                     embeds=c.strings(body, "embeds"), journal=c.strings(body, "journal"))
+    for name, comp in components.items():
+        for inner in comp.embeds:
+            # the label is matched in the host's log lines ("Running kube-apiserver …"), in the shell too
+            if inner not in components or not re.fullmatch(r"[A-Za-z0-9-]+", components[inner].label):
+                raise c.fail(comps[name], "embeds", f"component '{name}': embeds '{inner}', which is not a component "
+                                                    "whose label is letters, digits and dashes")
     roles = c.mapping(doc, "roles")
     role_targets = {}
     for role, targets in roles.items():
@@ -211,7 +231,7 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
         raise c.fail(node, "component", f"unknown component '{component}'{what}")
     fields: dict[str, Any] = dict(
         id=cid, title=c.text(node, "title", what=what), kind=kind, component=component,
-        remediation=(c.text(node, "remediation", what=what) or "").strip(),
+        remediation=(c.text(node, "remediation", required=kind != "skip", what=what) or "").strip(),
         origin=c.at(node), missing=c.choice(node, "missing", ("pass", "fail"), "fail"))
     if kind == "file":
         paths = c.strings(node, "paths") + c.strings(node, "path")
@@ -235,6 +255,8 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
             if config:
                 _check_path_expr(c, node, "config", config, components, what)
             fields["config"] = config
+    elif kind == "skip":
+        fields["reason"] = (c.text(node, "reason", what=what) or "").strip()
     elif kind == "encryption":
         flag = c.text(node, "flag", what=what)
         fields["tests"] = (Test(flag=flag, op="present"),)
@@ -294,11 +316,18 @@ def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
     c = _Ctx(path)
     if not isinstance(doc, LDict):
         raise CatalogError(f"{path}:1", "expected a benchmark mapping")
-    c.only(doc, {"benchmark", "title", "kubernetes", "sections", "controls"}, "a benchmark file")
+    c.only(doc, {"benchmark", "title", "kubernetes", "sections", "controls", "remediation"}, "a benchmark file")
     bid = c.text(doc, "benchmark")
     assert bid is not None
     if bid != path.stem:
         raise c.fail(doc, "benchmark", f"benchmark '{bid}' must be in a file named {bid}.yaml")
+    flags_fix = c.mapping(doc, "remediation", required=False)
+    c.only(flags_fix, {"components", "text"}, "'remediation'")
+    fix_components = c.strings(flags_fix, "components")
+    fix_text = (c.text(flags_fix, "text", required=bool(fix_components)) or "").strip()
+    for comp in fix_components:
+        if not any(ch.component == comp for ch in checks.values()):
+            raise c.fail(flags_fix, "components", f"'remediation': no check belongs to component '{comp}'")
     sections_node = c.mapping(doc, "sections")
     sections = {str(k): str(v) for k, v in sections_node.items()}
     controls_node = doc.get("controls")
@@ -320,7 +349,10 @@ def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
         check_id = c.text(node, "check")
         if check_id not in checks:
             raise c.fail(node, "check", f"control {cid} names unknown check '{check_id}'")
-        check = _override(c, node, checks[check_id])
+        check = checks[check_id]
+        if check.kind in ("flag", "setting") and check.component in fix_components:
+            check = dataclasses.replace(check, remediation=fix_text)
+        check = _override(c, node, check)
         section = cid.rsplit(".", 1)[0] if cid.count(".") >= 2 else cid.split(".")[0]
         if section not in sections or section.split(".")[0] not in sections:
             raise c.fail(node, "id", f"control {cid}: section '{section}' has no title under 'sections'")
@@ -343,6 +375,7 @@ def _override(c: _Ctx, node: LDict, check: Check) -> Check:
     changes: dict[str, Any] = {}
     setters: dict[str, Callable[[], Any]] = {
         "mode": lambda: c.text(w, "mode"), "owner": lambda: c.text(w, "owner"), "title": lambda: c.text(w, "title"),
+        "remediation": lambda: (c.text(w, "remediation") or "").strip(),
         "missing": lambda: c.choice(w, "missing", ("pass", "fail")),
         "allowed": lambda: c.strings(w, "allowed"),
         "value": lambda: tuple(dataclasses.replace(t, value=c.text(w, "value")) for t in check.tests),

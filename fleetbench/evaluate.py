@@ -1,8 +1,9 @@
 """(Control, HostFacts) → Finding: one small function per check kind, each with its evidence.
 
 Verdicts follow kube-bench: a check that holds is PASS; one that does not is FAIL when scored
-and WARN when not; manual checks are WARN; checks skipped on request are INFO. Where
-fleetbench decides differently, on purpose:
+and WARN when not; manual checks are WARN; checks skipped on request, and those a benchmark
+variant marks as skipped (``kind: skip``, with its reason), are INFO. Where fleetbench decides
+differently, on purpose:
 
 * **Not assessed is never a pass.** When the facts a check needs are missing (the component's
   process is not running and it has no manifest, a config file cannot be read), the verdict is
@@ -12,7 +13,8 @@ fleetbench decides differently, on purpose:
   and a command-line flag overrides the file; the evidence names the deciding source and the
   value it overrode.
 * **Control-plane flags** come from the running process; when it is not running, from its
-  static-pod manifest's ``command:`` (the evidence says so).
+  static-pod manifest's ``command:`` (the evidence says so). Components that k3s runs inside its
+  own process are read from the line in which k3s logs their arguments, and the evidence names it.
 * **File modes** mean "no permission bit outside the mask"; file owners are compared by the
   names the node itself resolves, with the numeric ids shown.
 """
@@ -25,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import facts as F
-from .models import Catalog, Check, Control, FileStat, Finding, HostFacts, Status, Test
+from .models import Catalog, Check, Component, Control, FileStat, Finding, HostFacts, ProcessFact, Status, Test
 from .ops import OPS, expected_text, mode_within
-from .plan import var_names
+from .plan import source_dir, var_names
 from .redact import redact_value
 
 NOT_ASSESSED = "not assessed: "
@@ -45,9 +47,11 @@ class _Outcome:
 def evaluate(control: Control, facts: HostFacts, catalog: Catalog, skipped: bool = False) -> Finding:
     """The finding for one control on one host."""
     check = control.check
-    remediation = _fill(check, facts)
+    remediation = _fill(check, facts, catalog)
     if skipped:
         return Finding(control, Status.INFO, "", "", "", remediation, "skipped on request (--skip)")
+    if check.kind == "skip":
+        return Finding(control, Status.INFO, "", "", "", remediation, check.reason)
     if check.kind == "manual":
         return Finding(control, Status.WARN, "manual review", "", "", remediation, "manual check")
     if check.kind == "cluster":
@@ -82,8 +86,12 @@ class _SafeDict(dict[str, str]):
         return "{" + key + "}"
 
 
-def _fill(check: Check, facts: HostFacts) -> str:
-    """Remediation text with the node's own paths and this version's expected values."""
+def _fill(check: Check, facts: HostFacts, catalog: Catalog) -> str:
+    """Remediation text with the node's own paths and this version's expected values.
+
+    Besides the path variables: {path}, {mode}, {owner}, {value} (of a one-test check), {label}
+    (the component's name for people, "kube-apiserver") and {want} (the expectation in words).
+    """
     values = _SafeDict()
     for name, rp in facts.paths.items():
         if rp.path:
@@ -94,6 +102,11 @@ def _fill(check: Check, facts: HostFacts) -> str:
     values["owner"] = check.owner or ""
     if len(check.tests) == 1 and check.tests[0].value is not None:
         values["value"] = check.tests[0].value
+    component = catalog.components.get(check.component or "")
+    if component is not None:
+        values["label"] = component.label
+    if check.tests:
+        values["want"] = _test_expected(check.tests, check.combine)
     return re.sub(r"\{([a-z0-9.-]+)\}", lambda m: values[m.group(1)], check.remediation)
 
 
@@ -153,12 +166,26 @@ def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
 
 # --------------------------------------------------------------------------- flags
 
+def _where(proc: ProcessFact, label: str) -> str:
+    """Where a process's argv was read: its command line, or the log line k3s wrote it in."""
+    return proc.origin or f"command line of {label} (pid {proc.pid})"
+
+
+def _inside(comp: Component, facts: HostFacts, catalog: Catalog) -> str | None:
+    """Why a component runs but shows no argv: its host process (k3s) did not log it, or None."""
+    host = next((c for c in catalog.components.values() if comp.name in c.embeds and c.name in facts.processes), None)
+    if host is None:
+        return None
+    return (f"{host.label} runs {comp.label} inside its own process, and its journal ({', '.join(host.journal)}) has "
+            f"no 'Running {comp.label}' line in this boot: rotated away, or not readable by the scanning user")
+
+
 def _argv(check: Check, facts: HostFacts, catalog: Catalog) -> tuple[tuple[str, ...] | None, str, str]:
     """The component's command line, where it came from, and a reason if there is none."""
     comp = catalog.components[check.component or ""]
     proc = facts.processes.get(comp.name)
     if proc is not None:
-        return proc.argv, f"command line of {comp.label} (pid {proc.pid})", ""
+        return proc.argv, _where(proc, comp.label), ""
     if comp.manifest:
         content = facts.contents.get("{" + comp.manifest + "}")
         if content is not None and content.state == "present":
@@ -168,7 +195,8 @@ def _argv(check: Check, facts: HostFacts, catalog: Catalog) -> tuple[tuple[str, 
                 argv = None
             if argv:
                 return argv, f"manifest {content.path} ({comp.label} is not running)", ""
-    return None, "", f"{comp.label} is not running on this host and no manifest with its command was found"
+    return None, "", (_inside(comp, facts, catalog)
+                      or f"{comp.label} is not running on this host and no manifest with its command was found")
 
 
 def _test_expected(tests: tuple[Test, ...], combine: str) -> str:
@@ -223,17 +251,22 @@ def _flag(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
 # --------------------------------------------------------------------------- settings
 
 def flag_origin(component: str, catalog: Catalog, facts: HostFacts, flag: str, value: str) -> str | None:
-    """The unit or environment file that put ``flag`` on the command line, where it can be read."""
+    """The unit, environment or config file that put ``flag`` on the command line, where it can be read.
+
+    k3s and RKE2 config files list a component's flags without the dashes (``kubelet-arg:
+    ["read-only-port=10255"]``), so ``read-only-port=10255`` counts too.
+    """
     files: list[tuple[str, bytes]] = []
     for source in catalog.components[component].flag_sources:
-        if source.endswith("/"):
-            files.extend((c.path, c.data) for c in facts.dirs.get(source.rstrip("/"), ()))
+        folder = source_dir(source)
+        if folder:
+            files.extend((c.path, c.data) for c in facts.dirs.get(folder, ()))
         else:
             content = facts.contents.get(source)
             if content is not None and content.state == "present":
                 files.append((content.path, content.data))
-    for token in (f"{flag}={value}", f"{flag} {value}", flag):
-        pattern = re.compile(re.escape(token.encode()) + rb"(?![\w-])")
+    for token in (f"{flag}={value}", f"{flag} {value}", flag, f"{flag.lstrip('-')}={value}"):
+        pattern = re.compile(rb"(?<![\w-])" + re.escape(token.encode()) + rb"(?![\w-])")
         for path, data in files:
             if pattern.search(data):
                 return path
@@ -281,11 +314,12 @@ def _setting(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
     proc = facts.processes.get(comp.name)
     argv = proc.argv if proc else ()
     layers, problem, notes = _layers(check, comp.name, facts)
+    dropins = {d.path for d in facts.dirs.get("{" + comp.name + ".config-dir}", ())}
     if proc is None:
         if not layers and not problem:
             return _Outcome(None, expected, "unknown", check.config or "",
-                            f"{comp.label} is not running and its config file was not found")
-        notes.append(f"{comp.label} is not running; only its config files were read")
+                            _inside(comp, facts, catalog) or f"{comp.label} is not running and its config file was not found")
+        notes.append(f"{comp.label} is not running as a process of its own; only its config files were read")
     results, actual, sources = [], [], []
     for t in check.tests:
         flag_val = F.flag_value(argv, t.flag) if t.flag and argv else None
@@ -301,13 +335,14 @@ def _setting(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
         if flag_val is not None:
             value = flag_val
             origin = flag_origin(comp.name, catalog, facts, t.flag or "", F.flag_value(argv, t.flag or "") or "")
-            src = (f"flag {t.flag}" + (f" ({t.gate})" if t.gate else "") + f" on the command line of {comp.label}"
+            src = (f"flag {t.flag}" + (f" ({t.gate})" if t.gate else "") + " on the "
+                   + (proc.origin if proc and proc.origin else f"command line of {comp.label}")
                    + (f" (set in {origin})" if origin else ""))
             overridden = found
         elif found:
             (path, value), overridden = found[-1], found[:-1]
             name = t.config_key or name
-            src = ("drop-in " if len(layers) > 1 and path != layers[0][0] else "") + f"{path}: {t.config_key}"
+            src = ("drop-in " if path in dropins else "") + f"{path}: {t.config_key}"
         else:
             if t.config_key and problem:
                 return _Outcome(None, expected, "unknown", check.config or "", problem)

@@ -264,9 +264,9 @@ def build(records: list[Record], plan: Plan) -> HostFacts:
     labels = {c.name: c.label for c in plan.components}
     for host, pid, lines in journals:
         for inner in host.embeds:
-            argv = journal_argv(lines, labels[inner]) if inner not in processes else None
-            if argv is not None:
-                processes[inner] = ProcessFact(component=inner, pid=pid, argv=argv, origin=(
+            logged = journal_argv(lines, labels[inner]) if inner not in processes else None
+            if logged is not None:
+                processes[inner] = ProcessFact(component=inner, pid=pid, argv=logged, origin=(
                     f"{host.label} journal line 'Running {labels[inner]}' ({host.label} pid {pid})"))
     return HostFacts(hostname=hostname, uid=uid, processes=processes, paths=paths, stats=stats,
                      trees={k: (tuple(v) if v is not None else None) for k, v in trees.items()},

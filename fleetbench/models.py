@@ -90,7 +90,10 @@ class Component:
     paths: Mapping[str, PathVar]          #: short name → PathVar ("config" → kubelet.config)
     manifest: str | None                  #: path var holding the static-pod manifest, if any
     version: bool = False                 #: ask the running binary for --version
-    flag_sources: tuple[str, ...] = ()    #: unit / env files that set its flags ("dir/" = its *.conf)
+    flag_sources: tuple[str, ...] = ()    #: unit / env / config files that set its flags ("dir/": its *.conf,
+                                          #: "dir/*.yaml": that glob)
+    embeds: tuple[str, ...] = ()          #: components it runs inside its own process (k3s: the API server, …)
+    journal: tuple[str, ...] = ()         #: systemd units whose journal logs their "Running <label> …" lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ class Check:
 
     id: str                               #: stable semantic id, "kubelet-anonymous-auth"
     title: str
-    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster"]
+    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster", "skip"]
     component: str | None
     remediation: str
     origin: str                           #: "checks/controls/kubelet.yaml:14"
@@ -126,6 +129,8 @@ class Check:
     combine: Literal["all", "any"] = "all"
     config: str | None = None             #: path expression of the config file (setting)
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
+    # kind == skip
+    reason: str = ""                      #: why the benchmark does not evaluate it (reported with INFO)
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
 
@@ -179,8 +184,10 @@ class Catalog:
 class ProcessFact:
     component: str
     pid: int
-    argv: tuple[str, ...]                 #: exact, from /proc/<pid>/cmdline
+    argv: tuple[str, ...]                 #: exact, from /proc/<pid>/cmdline (or the origin below)
     env: Mapping[str, str] = field(default_factory=dict)  #: only the ETCD_* variables
+    origin: str = ""                      #: where argv was read when not from /proc/<pid>/cmdline: "k3s journal
+                                          #: line 'Running kubelet' (k3s pid 812)"; pid is then the host process's
 
 
 @dataclass(frozen=True, slots=True)

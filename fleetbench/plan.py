@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .catalog import PATH_EXPR
+from .catalog import FILE_GLOB, PATH_EXPR
 from .models import Catalog, Component, Control, PathVar
 
 
@@ -22,12 +22,26 @@ class Plan:
     stats: tuple[str, ...]                #: path expressions to stat
     trees: tuple[str, ...]                #: path expressions whose whole tree is listed
     reads: tuple[str, ...]                #: path expressions whose content is read
-    dirs: tuple[str, ...]                 #: folder expressions whose *.conf files are read, in order
+    dirs: tuple[str, ...]                 #: folders whose *.conf files are read ("dir/*.yaml": those), in order
     env_components: tuple[str, ...]       #: components whose ETCD_* environment is read
 
 
 def var_names(expr: str) -> list[str]:
     return PATH_EXPR.findall(expr)
+
+
+def source_dir(source: str) -> str | None:
+    """The ``dirs`` entry a flag source stands for: "dir/" → "dir" (its *.conf files), "dir/*.yaml" as
+    is; None for a single file."""
+    if source.endswith("/"):
+        return source.rstrip("/")
+    return source if "*" in source else None
+
+
+def dir_glob(expr: str) -> tuple[str, str]:
+    """A ``dirs`` entry → (folder expression, file pattern): "dir/*.yaml" → ("dir", "*.yaml"), else *.conf."""
+    head, _, tail = expr.rpartition("/")
+    return (head, tail) if FILE_GLOB.fullmatch(tail) else (expr, "*.conf")
 
 
 def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str, str] | None = None) -> Plan:
@@ -58,7 +72,8 @@ def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str,
                 if "config-dir" in component.paths:
                     add(dirs, "{" + component.name + ".config-dir}")
             for source in component.flag_sources:
-                add(dirs if source.endswith("/") else reads, source.rstrip("/") if source.endswith("/") else source)
+                folder = source_dir(source)
+                add(dirs if folder else reads, folder or source)
             if check.kind == "encryption":
                 add(reads, "{apiserver.encryption-config}")
     names: list[str] = []

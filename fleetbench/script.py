@@ -6,11 +6,15 @@ text stays out of the node's ``ps``). It works under dash, bash and busybox ash,
 1. one walk of ``/proc/[0-9]*`` with the ``read`` builtin on each ``comm``; for a Kubernetes
    component it prints the exact ``cmdline`` (and, for etcd, the ``ETCD_*`` environment lines);
    Then ``/proc/<pid>/exe --version`` of the running kubelet (k3s, rke2), for the node's version;
+   when a k3s process runs, ONE ``journalctl`` call for the "Running kube-apiserver …" lines in
+   which k3s logs the arguments of the components it runs inside its own process (they have no
+   /proc/<pid>/cmdline of their own); the last line per component stands in for its argv;
 2. path variables resolved in the shell: inventory override > the running process's flag >
    its environment > first existing candidate > default;
 3. ONE ``stat -L`` over every single file; one ``find … -exec stat {} +`` per directory tree;
 4. ``head -c`` of each config file the checks read (capped), and of every ``*.conf`` file in
-   the folders they read (kubelet ``--config-dir`` drop-ins, the kubelet unit's drop-ins).
+   the folders they read (kubelet ``--config-dir`` drop-ins, the kubelet unit's drop-ins; a
+   ``dir/*.yaml`` entry reads those files instead, e.g. ``/etc/rancher/k3s/config.yaml.d``).
 
 Framing: every record starts on a fresh line with ``@@<nonce> <type>``; the nonce is random per
 host and run, so no file content or argv can forge a record, and anything a login shell prints
@@ -27,7 +31,7 @@ import shlex
 from dataclasses import dataclass
 
 from .errors import BatchError
-from .plan import Plan, var_names
+from .plan import Plan, dir_glob, var_names
 
 MAX_FILE_BYTES = 1 << 20                  #: per file read; larger files are reported truncated
 _STAT_FORMAT = "%a %u %g %U %G %F|%n"
@@ -53,6 +57,15 @@ fb_env() {{  # $1: NAME=value lines; $2: NAME. Sets R; 0 if set.
 '; set -f
   for _a in $1; do case $_a in "$2"=*) R=${{_a#*=}}; set +f; IFS=$_o; return 0;; esac; done
   set +f; IFS=$_o; return 1
+}}
+fb_run() {{  # $1: log lines; $2: a component's label. Sets R to the arguments of its last
+  # "Running <label> ..." line, one per line (text after the marker, up to the next quote); 0 if found.
+  R=; _o=$IFS; IFS='
+'; set -f
+  for _a in $1; do case $_a in *"Running $2 "*) R=${{_a#*"Running $2 "}};; esac; done
+  set +f; IFS=$_o
+  [ -n "$R" ] || return 1
+  R=$(printf '%s\n' "${{R%%\"*}}" | tr -s ' ' '\n')
 }}
 fb_denied() {{  # $1: a path [ -e ] cannot see. 0 if a folder above it cannot be searched by us.
   _d=${{1%/*}}
@@ -105,7 +118,9 @@ def render(plan: Plan, nonce: str) -> str:
                 step = f'[ -n "$P{i}" ] || {{ {"; ".join(steps)}; }};'
                 if step not in arms[comm]:
                     arms[comm].append(step)
-    out.append(" ".join(f"P{i}=; A{i}=; E{i}=;" for i in range(len(plan.components))))
+    # per component i: P pid, A argv (one per line), E its ETCD_* lines, W " in the k3s journal" when
+    # A came from there (section 1b)
+    out.append(" ".join(f"P{i}=; A{i}=; E{i}=; W{i}=;" for i in range(len(plan.components))))
     out.append("for d in /proc/[0-9]*; do")
     out.append('  c=; read -r c 2>/dev/null <"$d/comm" || continue')
     out.append("  case $c in")
@@ -125,6 +140,21 @@ def render(plan: Plan, nonce: str) -> str:
         if comp.version:
             i = index[comp.name]
             out.append(f'[ -n "$P{i}" ] && {{ r version {_q(comp.name)}; "/proc/$P{i}/exe" --version 2>/dev/null </dev/null | head -c 512; }}')
+    # -- 1b. components run inside another process (k3s): their argv from its journal's log lines
+    by_name = {c.name: c for c in plan.components}
+    for comp in plan.components:
+        if not comp.embeds:
+            continue
+        i = index[comp.name]
+        labels = [by_name[e].label for e in comp.embeds]
+        units = " ".join(f"-u {_q(u)}" for u in comp.journal)
+        pattern = _q(f"Running ({'|'.join(labels)}) ")
+        steps = [f'[ -n "$P{index[e]}" ] || {{ fb_run "$J" {_q(by_name[e].label)} && '
+                 f'{{ A{index[e]}=$R; P{index[e]}=$P{i}; W{index[e]}={_q(" in the " + comp.label + " journal")}; }}; }};'
+                 for e in comp.embeds if e in need_argv]
+        out.append(f'if [ -n "$P{i}" ]; then r journal {_q(comp.name)} "$P{i}"; '
+                   f'J=$(journalctl {units} -b --no-pager -o cat 2>/dev/null | grep -E {pattern} | tail -n 50); '
+                   f'printf \'%s\' "$J"; {" ".join(steps)} fi')
     # -- 2. path variables
     var_index = {v.name: i for i, v in enumerate(plan.path_vars)}
     for i, var in enumerate(plan.path_vars):
@@ -134,7 +164,7 @@ def render(plan: Plan, nonce: str) -> str:
             out.append(f"V{i}={_q(plan.overrides[var.name])}; S{i}=inventory")
         if var.from_flag:
             out.append(f'[ -z "$V{i}" ] && [ -n "$P{ci}" ] && fb_get "$A{ci}" {_q(var.from_flag)} && '
-                       f'[ -n "$R" ] && {{ V{i}=$R; S{i}={_q("flag " + var.from_flag)}; '
+                       f'[ -n "$R" ] && {{ V{i}=$R; S{i}={_q("flag " + var.from_flag)}"$W{ci}"; '
                        f'case $V{i} in /*) ;; *) V{i}="$(readlink "/proc/$P{ci}/cwd")/$V{i}";; esac; }}')
         if var.from_env:
             out.append(f'[ -z "$V{i}" ] && [ -n "$P{ci}" ] && fb_env "$E{ci}" {_q(var.from_env)} && '
@@ -173,8 +203,9 @@ def render(plan: Plan, nonce: str) -> str:
                    f'elif [ -d "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
                    f'else r read {k}; head -c "$M" -- "$p" 2>/dev/null; r readrc {k} $?; fi')
     for k, expr in enumerate(plan.dirs):
-        out.append(f"p={word(expr)}")
-        out.append(f'[ -n "$p" ] && [ -d "$p" ] && for f in "$p"/*.conf; do [ -f "$f" ] && [ -r "$f" ] && '
+        folder, glob = dir_glob(expr)         # glob is "*.<letters and digits>": safe unquoted
+        out.append(f"p={word(folder)}")
+        out.append(f'[ -n "$p" ] && [ -d "$p" ] && for f in "$p"/{glob}; do [ -f "$f" ] && [ -r "$f" ] && '
                    f'{{ r dirfile {k}; printf "%s\\n" "$f"; head -c "$M" -- "$f" 2>/dev/null; }}; done')
     out.append("r done")
     return "\n".join(out) + "\n"

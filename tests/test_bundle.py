@@ -20,6 +20,7 @@ def test_secrets_are_redacted_in_bundles(catalog):
         Record("proc", ("42", "kubelet"), b"/usr/bin/kubelet\0--token=" + TOKEN.encode() + b"\0--config=/x\0"),
         Record("env", ("7",), b"ETCD_NAME=cp-1\nETCD_ROOT_PASSWORD=hunter2"),
         Record("read", ("0",), b"keys:\n- name: key1\n  secret: c2VjcmV0IGtleQ==\nproviders: [aescbc]\n"),
+        Record("journal", ("k3s", "812"), b'level=info msg="Running kubelet --token=' + TOKEN.encode() + b' --read-only-port=0"'),
         Record("done", (), b""),
     )
     host = Host("n1", "127.0.0.1", ("worker",), (), SSHSettings(), {}, "test")
@@ -30,3 +31,4 @@ def test_secrets_are_redacted_in_bundles(catalog):
     for secret in (TOKEN, "hunter2", "c2VjcmV0IGtleQ=="):
         assert secret not in text and secret.encode() not in payloads
     assert b"--config=/x" in payloads and b"ETCD_NAME=cp-1" in payloads and b"providers: [aescbc]" in payloads
+    assert b"--read-only-port=0" in payloads

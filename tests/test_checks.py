@@ -1,7 +1,8 @@
 """Every check of the catalog against its PASS/FAIL fixtures (tests/fixtures/checks/<check-id>.json).
 
-Fixture cases are named by outcome (checkov style): PASS-*, FAIL-*, WARN-*. Each is evaluated
-as a scored control, so a failing case must be FAIL (an unscored control would turn it into WARN).
+Fixture cases are named by outcome (checkov style): PASS-*, FAIL-*, WARN-*, INFO-*. Each is
+evaluated as a scored control, so a failing case must be FAIL (an unscored control would turn it
+into WARN). A check a benchmark variant skips (``kind: skip``) is INFO whatever the node holds.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def test_fixture(catalog, check_id, case):
     assert case["name"].split("-")[0] == case["expect"]
     if finding.status.value in ("PASS", "FAIL") and check.kind not in ("manual", "cluster"):
         assert finding.expected and finding.source, "a verdict without evidence"
+    if check.kind == "skip":
+        assert finding.reason == check.reason and finding.reason, "a skipped control says why"
 
 
 def test_every_check_has_pass_and_fail_fixtures(catalog):
@@ -45,7 +48,7 @@ def test_every_check_has_pass_and_fail_fixtures(catalog):
     for check_id, case in _cases():
         covered.setdefault(check_id, set()).add(case["expect"])
     for check in catalog.checks.values():
-        wanted = {"WARN"} if check.kind in ("manual", "cluster") else {"PASS", "FAIL"}
+        wanted = {"WARN"} if check.kind in ("manual", "cluster") else {"INFO"} if check.kind == "skip" else {"PASS", "FAIL"}
         assert wanted <= covered.get(check.id, set()), f"{check.id}: fixtures cover {covered.get(check.id)}"
 
 

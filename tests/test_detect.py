@@ -53,3 +53,13 @@ def test_distributions(catalog):
     kubeadm = choose(catalog, facts(catalog, {"kubelet": "Kubernetes v1.30.2"},
                                     processes={"kubelet": ["/usr/bin/kubelet", "--kubeconfig=/etc/kubernetes/kubelet.conf"]}))
     assert kubeadm.distribution == "kubeadm"
+
+
+def test_distributions_get_their_own_variant(catalog):
+    k3s = choose(catalog, facts(catalog, {"k3s": "k3s version v1.30.4+k3s1 (98262b5d)\ngo version go1.22.5"},
+                                processes={"k3s": ["/usr/local/bin/k3s", "agent"]}))
+    assert (k3s.benchmark, k3s.version_source, k3s.reason) == (
+        "k3s-cis-1.9", "k3s --version", "k3s node: its own benchmark variant k3s-cis-1.9")
+    rke2 = choose(catalog, facts(catalog, {"kubelet": "Kubernetes v1.32.3+rke2r1", "rke2": "rke2 version v1.32.3+rke2r1"},
+                                 processes={"rke2": ["/usr/local/bin/rke2", "server"]}))
+    assert (rke2.distribution, rke2.version, rke2.benchmark) == ("rke2", "1.32.3", "rke2-cis-1.8")

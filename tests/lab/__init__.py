@@ -2,9 +2,11 @@
 
 Start one from Python (``with Lab(state_dir) as lab: ...``) or from a shell
 (``python -m tests.lab up|status|down``); see ``tests.lab.lab`` for how a
-node is built and ``tests.lab.scenarios`` for what it contains.
+node is built and ``tests.lab.scenarios`` for what it contains (k3s and RKE2
+nodes: ``tests.lab.distros``).
 """
 
+from tests.lab.distros import distro_specs
 from tests.lab.lab import Lab, LabError, NodeStatus
 from tests.lab.scenarios import default_specs, drifted_worker, kubeadm_control_plane, kubeadm_worker, mixed_specs
 from tests.lab.specs import FileSpec, NodeSpec, ProcSpec
@@ -17,6 +19,7 @@ __all__ = [
     "NodeStatus",
     "ProcSpec",
     "default_specs",
+    "distro_specs",
     "drifted_worker",
     "kubeadm_control_plane",
     "kubeadm_worker",

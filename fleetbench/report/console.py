@@ -47,7 +47,8 @@ def render_host(host: dict[str, Any], sections: dict[str, str], color: bool = Fa
                 if sec not in seen:
                     seen.add(sec)
                     lines.append(f"{_tag('INFO', color)} {sec} {sections.get(sec, '')}")
-            lines.append(f"{_tag(r['status'], color)} {r['id']} {r['title']}")
+            note = f" ({r['reason']})" if r["status"] == "INFO" and r["reason"] else ""
+            lines.append(f"{_tag(r['status'], color)} {r['id']} {r['title']}{note}")
             if verbose or r["status"] == "FAIL":
                 lines.append(f"       expected {r['expected']}; actual {r['actual']}; from {r['source']}")
         todo = [r for r in rows if r["status"] in ("FAIL", "WARN")]

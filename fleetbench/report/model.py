@@ -27,6 +27,7 @@ def _evidence(facts: HostFacts | None) -> dict[str, Any] | None:
         "hostname": facts.hostname,
         "uid": facts.uid,
         "processes": {name: {"pid": p.pid, "argv": list(redact_argv(p.argv)),
+                             "source": p.origin or f"/proc/{p.pid}/cmdline",
                              "env": {k: redact_value(k, v) for k, v in p.env.items()}}
                       for name, p in facts.processes.items()},
         "paths": {name: {"path": rp.path, "source": rp.source} for name, rp in facts.paths.items()},

@@ -11,7 +11,10 @@ OUT    ?= reports
 
 # Debian packages: sshd for the lab nodes, a C compiler for the lab's stub processes,
 # busybox/dash to test the probe under several shells, iproute2/util-linux for namespaces.
-APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo
+# sudo: the fault lab's "sudo asks for a password" host. chromium (+ fonts for readable
+# screenshots): the HTML report is rendered in a real headless browser by the tests.
+APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo \
+                chromium fonts-dejavu-core
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,7 +34,7 @@ venv: $(STAMP)
 demo: deps venv
 	$(PY) -m tests.lab up
 	@echo
-	@$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format json; code=$$?; \
+	@$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format all; code=$$?; \
 	echo; echo "fleetbench exited with $$code (0 clean, 3 = some FAIL, as expected on this lab; 4 = hosts not assessed)"; \
 	echo "Reports: $$(cd $(OUT) && pwd)/"; \
 	echo "The lab keeps running for you to explore (inventory: .lab/inventory.yaml); 'make lab-down' stops it."

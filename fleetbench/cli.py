@@ -60,7 +60,8 @@ def _positive(kind: type) -> Any:
 
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", default="reports", help="where report files go (default ./reports)")
-    p.add_argument("--format", type=_csv, default=["json"], help=f"report files to write: {', '.join(FORMATS)} (default json)")
+    p.add_argument("--format", type=_csv, default=["json"],
+                   help=f"report files to write: {', '.join(FORMATS)}, or all (default json)")
     p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours")
 
@@ -181,6 +182,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _check_output(args: argparse.Namespace) -> None:
+    if args.format == ["all"]:
+        args.format = list(FORMATS)
     for fmt in args.format:
         if fmt not in FORMATS:
             raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)})")
@@ -189,9 +192,9 @@ def _check_output(args: argparse.Namespace) -> None:
 
 def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int:
     """Console report, report files, exit code: the same for `scan` and `evaluate`."""
-    data = to_dict(report)
-    color = not args.no_color and sys.stdout.isatty()
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
+    data = to_dict(report, sections=sections)
+    color = not args.no_color and sys.stdout.isatty()
     print(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
     for path in write_reports(data, args.format, Path(args.out_dir)):
         print(f"wrote {path}")

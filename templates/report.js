@@ -3,8 +3,7 @@
    the DOM (no data is embedded in the script) and the page is complete without it. */
 (function () {
   "use strict";
-  var root = document.documentElement;
-  root.classList.add("js");
+  document.documentElement.classList.add("js");
 
   // Printing shows every <details>; the ones opened for it close again afterwards.
   var openedForPrint = [];
@@ -29,14 +28,12 @@
   var form = document.getElementById("filters");
   if (!table || !form) { return; }
   form.hidden = false;
-  var groupHeads = Array.prototype.slice.call(table.tHead.rows[0].cells);
   var heads = Array.prototype.slice.call(table.tHead.rows[1].cells);   // one per column
   var body = table.tBodies[0];
   var all = Array.prototype.slice.call(body.rows);                     // section rows + check rows
   var rows = all.filter(function (r) { return r.classList.contains("r"); });
   var position = new Map(rows.map(function (r, i) { return [r, i]; }));
-  var hidden = document.createElement("style");
-  document.head.appendChild(hidden);
+  var columns = table.getElementsByTagName("col");                     // hidden by visibility: collapse
 
   function hostPattern(text) {
     text = text.trim();
@@ -57,17 +54,7 @@
 
   function apply() {
     var visible = visibleColumns();
-    var rules = [];
-    visible.forEach(function (v, i) {
-      if (!v) { rules.push("#matrix tr.h>:nth-child(" + (i + 1) + "),#matrix tr.r>:nth-child(" + (i + 1) + ")"); }
-    });
-    hidden.textContent = rules.length ? rules.join(",") + "{display:none}" : "";
-    groupHeads.forEach(function (th) {
-      if (!th.hasAttribute("data-g")) { return; }
-      var n = heads.filter(function (h, i) { return visible[i] && h.getAttribute("data-g") === th.getAttribute("data-g"); }).length;
-      th.hidden = n === 0;
-      th.colSpan = Math.max(n, 1);
-    });
+    visible.forEach(function (v, i) { columns[i].style.visibility = v ? "" : "collapse"; });
     var status = form.elements.status.value;
     var outliers = form.elements.outliers.checked;
     var section = form.elements.section.value;
@@ -122,8 +109,9 @@
     body.appendChild(frag);
   }
 
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
+  var pending = 0;   // typing in the host box re-filters once typing pauses: a 500-host table is slow to lay out
+  form.addEventListener("input", function () { clearTimeout(pending); pending = setTimeout(apply, 250); });
+  form.addEventListener("change", function () { clearTimeout(pending); apply(); });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   table.tHead.rows[1].addEventListener("click", function (e) {
     var th = e.target.closest("th");

@@ -108,7 +108,9 @@ def test_probe_reads_a_running_k3s_journal(shell, catalog, tmp_path):
     (bindir / "journalctl").chmod(0o755)
     plan = P.build(catalog.benchmarks["k3s-cis-1.9"].controls, catalog)
     # PID 1 of the namespace starts "k3s" and becomes the probe's shell; its exit ends "k3s" too
-    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", '"$0" 60 & exec "$@"',
+    # ... once "k3s" really runs: the probe must not walk /proc before the background exec happened
+    start = '"$0" 60 & until read -r c < "/proc/$!/comm" && [ "$c" = k3s ]; do :; done; exec "$@"'
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", start,
             str(bindir / "k3s"), *shell, "-s"]
     out = subprocess.run(argv, input=S.render(plan, NONCE).encode(), capture_output=True, timeout=60,
                          env={"PATH": f"{bindir}:/usr/bin:/bin"})

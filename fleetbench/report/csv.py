@@ -1,14 +1,17 @@
 """CSV reports (``--format csv``): matrix.csv (one row per check) and results.csv (long form).
 
 Why CSV: auditors and fleet owners open these in a spreadsheet to sort, filter and pivot. Both files
-are UTF-8 with a header row, written with the csv module (RFC 4180 quoting, CRLF line ends), and
-their columns are a stable contract (README, "CSV"):
+are UTF-8 (without BOM) with a header row, written with the csv module (RFC 4180 quoting, CRLF line ends), and
+their columns are a stable contract (README, "CSV reports"):
 
 - ``matrix.csv``: ``id,title,section,target,scored,automated``, one column per host (named after the
   host, hosts grouped by role as in report.html) holding its status, ``not assessed`` or ``n/a``,
-  then ``majority`` and ``outliers`` (see :mod:`fleetbench.report.matrix`).
+  then ``majority``, ``outliers`` and ``benchmark``: one row per control of each benchmark version
+  in the fleet (see :mod:`fleetbench.report.matrix`).
 - ``results.csv``: :data:`RESULT_COLUMNS`, one row per host × check; a host that was not assessed
   gets one row with ``status`` = ``not assessed`` and its reason.
+
+New columns are only ever appended (``benchmark`` came with per-node benchmarks).
 
 Node data is untrusted: a file name or flag value such as ``=HYPERLINK(…)`` would be a formula in a
 spreadsheet. Every cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
@@ -25,7 +28,8 @@ from .matrix import NOT_ASSESSED, Matrix, build
 
 MATRIX_COLUMNS = ("id", "title", "section", "target", "scored", "automated")
 RESULT_COLUMNS = ("host", "address", "roles", "host_status", "id", "check", "title", "section", "target",
-                  "status", "scored", "automated", "expected", "actual", "source", "reason", "remediation")
+                  "status", "scored", "automated", "expected", "actual", "source", "reason", "remediation",
+                  "benchmark")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -40,24 +44,25 @@ def _write(rows: Iterable[Iterable[Any]]) -> bytes:
     writer = csv.writer(buf)
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
-    return buf.getvalue().encode("utf-8")
+    return buf.getvalue().encode("utf-8", "backslashreplace")   # an undecodable byte from a node: \udcXX
 
 
 def matrix_rows(matrix: Matrix) -> Iterable[list[Any]]:
     hosts = matrix.hosts
-    yield [*MATRIX_COLUMNS, *(h["name"] for h in hosts), "majority", "outliers"]
+    yield [*MATRIX_COLUMNS, *(h["name"] for h in hosts), "majority", "outliers", "benchmark"]
     for row in matrix.rows:
         majority = "; ".join(f"{g.group}: {g.majority} {g.majority_count}/{g.ran}"
                              for g in row.groups if g.majority is not None)
         outliers = "; ".join(f"{c.host['name']}: {c.status}" for c in row.outliers)
         yield [row.id, row.title, row.section, row.target, row.scored, row.automated,
-               *(c.status for c in row.cells), majority, outliers]
+               *(c.status for c in row.cells), majority, outliers, row.benchmark]
 
 
 def result_rows(data: dict[str, Any]) -> Iterable[list[Any]]:
     yield list(RESULT_COLUMNS)
     for h in data["hosts"]:
-        host = {"host": h["name"], "address": h["address"], "roles": ",".join(h["roles"]), "host_status": h["status"]}
+        host = {"host": h["name"], "address": h["address"], "roles": ",".join(h["roles"]),
+                "host_status": h["status"], "benchmark": h["benchmark"]}
         if h["status"] != "ok":
             row = {**dict.fromkeys(RESULT_COLUMNS, ""), **host, "status": NOT_ASSESSED, "reason": h["error"]}
             yield [row[k] for k in RESULT_COLUMNS]

@@ -9,7 +9,7 @@ Rendering: Jinja2 templates from the top-level ``templates/`` folder (found next
 as ``checks/`` is), with autoescaping on, because node data (file names, argv values, config values)
 is untrusted, and StrictUndefined, so a template typo fails loudly instead of printing nothing.
 
-Content (README, "HTML"): summary (fleet score, coverage, counts by status / role / section, scan
+Content (README, "HTML report"): summary (fleet score, coverage, counts by status / role / section, scan
 metadata, hosts), the node × check matrix (:mod:`fleetbench.report.matrix`), per-check details
 (the baseline evidence per role group, and a row only for hosts that differ from it, which keeps
 500 hosts × 130 checks to a few MB) and per-host details (verdicts, FAILs, outliers, evidence).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,7 +71,7 @@ class HostView:
     host: dict[str, Any]
     group: str
     tally: M.Tally
-    ids: dict[str, list[str]] = field(default_factory=dict)          #: status → control ids
+    ids: dict[str, list[str]]                                        #: status → control ids
     outliers: list[tuple[M.Row, M.GroupRow, M.Cell]] = field(default_factory=list)
 
     @property
@@ -91,14 +92,19 @@ def host_views(matrix: M.Matrix) -> list[HostView]:
 
 
 def _sections(data: dict[str, Any]) -> dict[str, str]:
-    """Section titles: the report's own ``sections``, else the shipped catalog's for its benchmark."""
+    """Section titles: the report's own ``sections``, else the shipped catalog's for its benchmarks."""
     if "sections" in data:
         return dict(data["sections"])
     try:
-        bench = load_catalog().benchmarks.get(data["benchmark"])
+        benchmarks = load_catalog().benchmarks
     except CatalogError:
         return {}
-    return dict(bench.sections) if bench else {}
+    titles: dict[str, str] = {}
+    for bench in [*(h["benchmark"] for h in data["hosts"]), data["benchmark"]]:
+        if bench in benchmarks:
+            for sec, title in benchmarks[bench].sections.items():
+                titles.setdefault(sec, title)
+    return titles
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -117,7 +123,8 @@ def render_html(data: dict[str, Any]) -> str:
         hosts=host_views(matrix),
         by_section=M.by_section(data),
         not_assessed=[h for h in data["hosts"] if not M.assessed(h)],
-        benchmarks=sorted({h["benchmark"] for h in data["hosts"]} | {data["benchmark"]}),
+        benchmarks=sorted(Counter(h["benchmark"] for h in data["hosts"] if M.assessed(h)).items(),
+                          key=lambda item: M.natural_key(item[0])),
         css=Markup(_asset("report.css")),
         script=Markup(script),
         script_hash=f"sha256-{digest}",

@@ -3,7 +3,7 @@
 Why JUnit: GitLab, Jenkins, GitHub Actions and Azure DevOps all show JUnit XML natively, so a
 scheduled fleet scan becomes a test report with one suite per host and one test per check.
 
-Mapping (README, "JUnit XML"):
+Mapping (README, "JUnit XML report"):
 
 - ``<testsuites>``: the scan, with the totals ``tests``, ``failures``, ``errors``, ``skipped``, ``time``;
 - one ``<testsuite name=HOST>`` per host (``hostname`` = its address, ``timestamp`` = its start in

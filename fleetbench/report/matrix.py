@@ -4,13 +4,18 @@ Why a module of its own: report.html and matrix.csv must agree on what a role's 
 which cells are outliers, and the summary's score and coverage must be computed one way only. It
 reads the report dict (``model.to_dict``) and nothing else.
 
-Definitions (README, "Fleet matrix"):
+Definitions (README, "HTML report"):
 
+- **row**: one control of one benchmark version. Hosts are assessed against their own benchmark
+  (``--benchmark auto``), and a CIS number can name another recommendation in another version
+  (5.2.9 in cis-1.11 and cis-1.12), so a fleet on several versions gets one row per (benchmark, id),
+  versions of a control next to each other; a host's cells in another version's rows are n/a.
 - **role group**: the hosts with the same set of roles (``control-plane,etcd``, ``worker``), in
   the order their first host appears in the report.
 - **cell**: one check on one host: its status (PASS / FAIL / WARN / INFO), :data:`NOT_ASSESSED`
   when the host was not assessed (every cell of that host: never blank, never a pass), or
-  :data:`NOT_APPLICABLE` when the host was assessed but its roles do not select the check.
+  :data:`NOT_APPLICABLE` when the host was assessed but did not run the check (its roles do not
+  select it, or the row is another benchmark version's).
 - **majority**: per check and role group, the most common status among the group's assessed hosts
   that ran the check. A tie goes to the better verdict (PASS, INFO, WARN, FAIL), so the hosts
   with the worse verdict are the ones flagged: with two workers, one passing and one failing,
@@ -38,9 +43,9 @@ _BETTER_FIRST = {"PASS": 0, "INFO": 1, "WARN": 2, "FAIL": 3}
 _EVIDENCE = ("status", "expected", "actual", "source", "reason", "remediation")
 
 
-def natural_key(control_id: str) -> tuple[tuple[int, int, str], ...]:
-    """Sort key for CIS numbers: 1.2.10 after 1.2.9; non-numeric parts after numeric ones."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in control_id.split("."))
+def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort key for CIS numbers and benchmark ids: 1.2.10 after 1.2.9, cis-1.10 after cis-1.9."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in text.split("."))
 
 
 def group_name(host: dict[str, Any]) -> str:
@@ -91,8 +96,10 @@ class GroupRow:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One check (control id) across the fleet."""
+    """One control (CIS id of one benchmark) across the fleet."""
 
+    key: str                              #: the id, or "id@benchmark" when the fleet mixes benchmarks
+    benchmark: str
     id: str
     check: str
     title: str
@@ -118,20 +125,29 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class Matrix:
     groups: tuple[tuple[str, tuple[dict[str, Any], ...]], ...]   #: role group → its hosts, column order
-    rows: tuple[Row, ...]                                        #: one per control id, in CIS order
+    rows: tuple[Row, ...]                                        #: one per (benchmark, id), in CIS order
+    benchmarks: tuple[str, ...]                                  #: of the assessed hosts, in version order
 
     @property
     def hosts(self) -> tuple[dict[str, Any], ...]:
         return tuple(h for _, hosts in self.groups for h in hosts)
+
+    def key(self, benchmark: str, control_id: str) -> str:
+        """The row key of a control: its id, qualified with the benchmark in a mixed fleet."""
+        return _key(len(self.benchmarks) > 1, benchmark, control_id)
+
+
+def _key(mixed: bool, benchmark: str, control_id: str) -> str:
+    return f"{control_id}@{benchmark}" if mixed else control_id
 
 
 def _evidence(result: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(result.get(k) for k in _EVIDENCE)
 
 
-def _group_row(group: str, hosts: tuple[dict[str, Any], ...], control_id: str,
+def _group_row(group: str, hosts: tuple[dict[str, Any], ...], benchmark: str, control_id: str,
                by_host: dict[str, dict[str, dict[str, Any]]]) -> GroupRow:
-    found = [(h, by_host[h["name"]].get(control_id)) for h in hosts]
+    found = [(h, by_host[h["name"]].get(control_id) if h["benchmark"] == benchmark else None) for h in hosts]
     ran = [(h, r) for h, r in found if r is not None]
     majority = None
     if ran:
@@ -154,22 +170,23 @@ def _group_row(group: str, hosts: tuple[dict[str, Any], ...], control_id: str,
 
 
 def build(data: dict[str, Any]) -> Matrix:
-    """The node × check matrix of a report dict: hosts grouped by role, one row per control id."""
+    """The node × check matrix of a report dict: hosts grouped by role, one row per (benchmark, id)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for host in data["hosts"]:
         grouped.setdefault(group_name(host), []).append(host)
     groups = tuple((name, tuple(hosts)) for name, hosts in grouped.items())
     by_host = {h["name"]: {r["id"]: r for r in h["results"]} for h in data["hosts"]}
-    first: dict[str, dict[str, Any]] = {}
+    first: dict[tuple[str, str], dict[str, Any]] = {}
     for host in data["hosts"]:
         for r in host["results"]:
-            first.setdefault(r["id"], r)
+            first.setdefault((host["benchmark"], r["id"]), r)
+    benchmarks = tuple(sorted({b for b, _ in first}, key=natural_key))
     rows = tuple(
-        Row(id=cid, check=r["check"], title=r["title"], section=r["section"], target=r["target"],
-            scored=r["scored"], automated=r["automated"], expected=r["expected"],
-            groups=tuple(_group_row(name, hosts, cid, by_host) for name, hosts in groups))
-        for cid, r in sorted(first.items(), key=lambda item: natural_key(item[0])))
-    return Matrix(groups=groups, rows=rows)
+        Row(key=_key(len(benchmarks) > 1, bench, cid), benchmark=bench, id=cid, check=r["check"], title=r["title"],
+            section=r["section"], target=r["target"], scored=r["scored"], automated=r["automated"],
+            expected=r["expected"], groups=tuple(_group_row(name, hosts, bench, cid, by_host) for name, hosts in groups))
+        for (bench, cid), r in sorted(first.items(), key=lambda item: (natural_key(item[0][1]), natural_key(item[0][0]))))
+    return Matrix(groups=groups, rows=rows, benchmarks=benchmarks)
 
 
 def counts(results: list[dict[str, Any]]) -> dict[str, int]:

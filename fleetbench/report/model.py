@@ -66,4 +66,16 @@ def to_dict(report: ScanReport, sections: Mapping[str, str] | None = None) -> di
     }
     if sections is not None:
         data["sections"] = dict(sections)
-    return data
+    return _printable(data)
+
+
+def _printable(value: Any) -> Any:
+    """Node bytes that are not UTF-8 (kept exact in facts with surrogateescape) become visible
+    ``\\xe9`` escapes here, so every report and the console can encode them."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value

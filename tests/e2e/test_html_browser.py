@@ -23,6 +23,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ WATCH = ("window.__violations = []; document.addEventListener('securitypolicyvio
          "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
 
 
+# Chromium reads the protocol from fd 3 and writes to fd 4: put the pipe ends there, then exec it.
+_EXEC_WITH_PIPES = """import fcntl, os, sys
+r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])   # moved clear of 3 and 4 first
+os.close(int(sys.argv[1])); os.close(int(sys.argv[2]))
+os.dup2(r, 3); os.dup2(w, 4); os.close(r); os.close(w)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
 class Browser:
     """Headless Chromium over the DevTools protocol on a pipe; one page session at a time."""
 
@@ -56,7 +66,7 @@ class Browser:
         to_browser, from_browser = os.pipe(), os.pipe()
         r, w = to_browser[0], from_browser[1]
         self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', CHROMIUM or "chromium",
+            [sys.executable, "-c", _EXEC_WITH_PIPES, str(r), str(w), CHROMIUM or "chromium",
              *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             pass_fds=(r, w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(r)
@@ -159,9 +169,10 @@ READ_MATRIX = """(() => {
 VISIBLE_ROWS = "[...document.querySelectorAll('#matrix tbody tr.r')].filter(r => r.offsetParent).map(r => r.id.slice(2))"
 
 
-def _set_filter(name: str, value: str) -> str:
-    return (f"(() => {{ const f = document.getElementById('filters'); const el = f.elements[{json.dumps(name)}];"
-            f" if (el.type === 'checkbox') el.checked = {json.dumps(value)} === 'on'; else el.value = {json.dumps(value)};"
+def _set_filter(name: str, value: str | bool) -> str:
+    """JS that sets one filter (a checkbox to a bool, else a value), applies it and returns "N of M checks"."""
+    prop = "checked" if isinstance(value, bool) else "value"
+    return (f"(() => {{ const f = document.getElementById('filters'); f.elements.{name}.{prop} = {json.dumps(value)};"
             " f.dispatchEvent(new Event('change')); return f.elements.shown.value; })()")
 
 
@@ -213,25 +224,30 @@ def test_lab_report_in_chromium(reports, browser):
     assert marked == _expected_outliers(data)
 
     # filters and sorting (the inline script)
-    assert browser.evaluate(session, _set_filter("outliers", "on")) == f"{len({c for c, _ in marked})} of 131 checks"
+    shown = browser.evaluate(session, _set_filter("outliers", True))
+    assert shown == f"{len({c for c, _ in marked})} of {len(dom['rows'])} checks"
     assert set(browser.evaluate(session, VISIBLE_ROWS)) == {c for c, _ in marked}
-    browser.evaluate(session, _set_filter("outliers", "off"))
+    browser.evaluate(session, _set_filter("outliers", False))
     browser.evaluate(session, _set_filter("section", "4.2"))
     assert all(r.startswith("4.2.") for r in browser.evaluate(session, VISIBLE_ROWS))
     browser.evaluate(session, _set_filter("section", ""))
-    browser.evaluate(session, _set_filter("group", "1"))   # worker: cp-1's column is hidden
-    assert browser.evaluate(session, "[...document.querySelectorAll('#matrix th.host')]"
-                                     ".filter(th => th.offsetParent).map(th => th.textContent)") == ["worker-1", "worker-2"]
+    browser.evaluate(session, _set_filter("group", "1"))   # worker: cp-1's column collapses
+    shown_hosts = "[...document.querySelectorAll('#matrix th.host')].filter(th => th.offsetWidth).map(th => th.textContent)"
+    assert browser.evaluate(session, shown_hosts) == ["worker-1", "worker-2"]
     browser.evaluate(session, _set_filter("group", ""))
     browser.evaluate(session, "[...document.querySelectorAll('#matrix th.host')].pop().click()")   # sort by worker-2
-    fails = [r["id"] for r in data["hosts"][2]["results"] if r["status"] == "FAIL"]
+    fails = [r["id"] for h in data["hosts"] if h["name"] == "worker-2" for r in h["results"] if r["status"] == "FAIL"]
     assert browser.evaluate(session, VISIBLE_ROWS)[:len(fails)] == fails
 
     assert browser.session_events(session, "Runtime.exceptionThrown") == []
     assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [url]
 
-    browser.evaluate(session, "document.querySelectorAll('th[aria-sort]').forEach(th => th.removeAttribute('aria-sort'));"
-                              "document.querySelector('#matrix th.c').click(); window.scrollTo(0, 0)")
+    # back to CIS order, then the screenshot of the README: the matrix at worker-2's drift
+    browser.evaluate(session, "document.querySelector('#matrix tr.h th.c').click();"
+                              "document.getElementById('matrix-section').scrollIntoView();"
+                              "document.querySelector('#matrix-section .scroll').scrollTop ="
+                              " document.getElementById('r-4.1.1').previousElementSibling.offsetTop"
+                              " - document.querySelector('#matrix thead').offsetHeight")
     png = base64.b64decode(browser.call("Page.captureScreenshot", session, format="png")["data"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     if os.environ.get("FLEETBENCH_SCREENSHOT"):

@@ -197,8 +197,10 @@ def main() -> int:
             fb = runs[0]
             per_host = fb.cpu / n
             print(f"probe CPU on a node: {1000 * node_cpu:.0f} ms (user+sys of the whole script)")
-            print(f"fleetbench client CPU {1000 * per_host:.0f} ms/host → about {int(16 * 3600 / per_host):,} "
-                  "hosts/hour on a 16-core jump host (CPU-bound estimate)")
+            print(f"fleetbench client CPU {1000 * per_host:.0f} ms/host. One fleetbench process is one asyncio "
+                  f"loop on one core: about {int(3600 / per_host):,} hosts/hour; sixteen processes on a "
+                  f"16-core jump host (the inventory split with --limit): about {int(16 * 3600 / per_host):,} "
+                  "hosts/hour. CPU-bound estimates: latency and the hosts themselves bind first.")
             sys.stdout.flush()
     return 0
 

@@ -113,7 +113,7 @@ def _k3s_lines(name: str, address: str, *, server: bool, kubelet_extra: dict[str
         "address": "0.0.0.0", "allowed-unsafe-sysctls": "net.ipv4.ip_forward,net.ipv6.conf.all.forwarding",
         "anonymous-auth": "false", "authentication-token-webhook": "true", "authorization-mode": "Webhook",
         "cgroup-driver": "systemd", "client-ca-file": f"{agent}/client-ca.crt", "cloud-provider": "external",
-        "cluster-dns": "10.43.0.10", "cluster-domain": "cluster.local",
+        "cluster-dns": "10.43.0.10", "cluster-domain": "cluster.local",  # argv/config text only, never contacted
         "container-runtime-endpoint": "unix:///run/k3s/containerd/containerd.sock",
         "containerd": "/run/k3s/containerd/containerd.sock",
         "eviction-hard": "imagefs.available<5%,nodefs.available<5%",
@@ -125,7 +125,7 @@ def _k3s_lines(name: str, address: str, *, server: bool, kubelet_extra: dict[str
         "tls-private-key-file": f"{agent}/serving-kubelet.key", **kubelet_extra,
     }
     proxy = {
-        "cluster-cidr": "10.42.0.0/16", "conntrack-max-per-core": "0", "conntrack-tcp-timeout-close-wait": "0s",
+        "cluster-cidr": "10.42.0.0/16", "conntrack-max-per-core": "0", "conntrack-tcp-timeout-close-wait": "0s",  # argv/config text only, never contacted
         "conntrack-tcp-timeout-established": "0s", "healthz-bind-address": "127.0.0.1", "hostname-override": name,
         "kubeconfig": f"{agent}/kubeproxy.kubeconfig", "proxy-mode": "iptables",
     }
@@ -148,7 +148,7 @@ def _k3s_lines(name: str, address: str, *, server: bool, kubelet_extra: dict[str
             "requestheader-username-headers": "X-Remote-User", "secure-port": "6444",
             "service-account-issuer": "https://kubernetes.default.svc.cluster.local",
             "service-account-key-file": f"{tls}/service.key", "service-account-signing-key-file": f"{tls}/service.current.key",
-            "service-cluster-ip-range": "10.43.0.0/16", "service-node-port-range": "30000-32767",
+            "service-cluster-ip-range": "10.43.0.0/16", "service-node-port-range": "30000-32767",  # argv/config text only, never contacted
             "storage-backend": "etcd3", "tls-cert-file": f"{tls}/serving-kube-apiserver.crt",
             "tls-private-key-file": f"{tls}/serving-kube-apiserver.key",
         }
@@ -159,11 +159,11 @@ def _k3s_lines(name: str, address: str, *, server: bool, kubelet_extra: dict[str
         controller = {
             "allocate-node-cidrs": "true", "authentication-kubeconfig": f"{cred}/controller.kubeconfig",
             "authorization-kubeconfig": f"{cred}/controller.kubeconfig", "bind-address": "127.0.0.1",
-            "cluster-cidr": "10.42.0.0/16", **signing, "configure-cloud-routes": "false",
+            "cluster-cidr": "10.42.0.0/16", **signing, "configure-cloud-routes": "false",  # argv/config text only, never contacted
             "controllers": "*,tokencleaner,-service,-route,-cloud-node-lifecycle",
             "kubeconfig": f"{cred}/controller.kubeconfig", "profiling": "false", "root-ca-file": f"{tls}/server-ca.crt",
             "secure-port": "10257", "service-account-private-key-file": f"{tls}/service.current.key",
-            "service-cluster-ip-range": "10.43.0.0/16", "use-service-account-credentials": "true",
+            "service-cluster-ip-range": "10.43.0.0/16", "use-service-account-credentials": "true",  # argv/config text only, never contacted
         }
         scheduler = {
             "authentication-kubeconfig": f"{cred}/scheduler.kubeconfig",
@@ -171,7 +171,7 @@ def _k3s_lines(name: str, address: str, *, server: bool, kubelet_extra: dict[str
             "kubeconfig": f"{cred}/scheduler.kubeconfig", "profiling": "false", "secure-port": "10259",
         }
         ccm = {"allocate-node-cidrs": "true", "bind-address": "127.0.0.1", "cloud-provider": "k3s",
-               "cluster-cidr": "10.42.0.0/16", "kubeconfig": f"{cred}/cloud-controller.kubeconfig", "profiling": "false"}
+               "cluster-cidr": "10.42.0.0/16", "kubeconfig": f"{cred}/cloud-controller.kubeconfig", "profiling": "false"}  # argv/config text only, never contacted
         lines += ["Starting etcd for new cluster", _running("kube-apiserver", apiserver),
                   _running("kube-scheduler", scheduler), _running("kube-controller-manager", controller),
                   _running("cloud-controller-manager", ccm)]
@@ -353,7 +353,7 @@ def rke2_server(name: str, *, address: str) -> NodeSpec:
             "requestheader-username-headers": "X-Remote-User", "secure-port": "6443",
             "service-account-issuer": "https://kubernetes.default.svc.cluster.local",
             "service-account-key-file": f"{tls}/service.key", "service-account-signing-key-file": f"{tls}/service.current.key",
-            "service-cluster-ip-range": "10.43.0.0/16", "service-node-port-range": "30000-32767",
+            "service-cluster-ip-range": "10.43.0.0/16", "service-node-port-range": "30000-32767",  # argv/config text only, never contacted
             "storage-backend": "etcd3", "tls-cert-file": f"{tls}/serving-kube-apiserver.crt",
             "tls-cipher-suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,"
                                  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,"
@@ -363,12 +363,12 @@ def rke2_server(name: str, *, address: str) -> NodeSpec:
         "kube-controller-manager": {
             "allocate-node-cidrs": "true", "authentication-kubeconfig": f"{cred}/controller.kubeconfig",
             "authorization-kubeconfig": f"{cred}/controller.kubeconfig", "bind-address": "127.0.0.1",
-            "cluster-cidr": "10.42.0.0/16", **signing, "configure-cloud-routes": "false",
+            "cluster-cidr": "10.42.0.0/16", **signing, "configure-cloud-routes": "false",  # argv/config text only, never contacted
             "controllers": "*,tokencleaner,-service,-route,-cloud-node-lifecycle",
             "flex-volume-plugin-dir": "/var/lib/kubelet/volumeplugins", "kubeconfig": f"{cred}/controller.kubeconfig",
             "permit-port-sharing": "true", "profiling": "false", "root-ca-file": f"{tls}/server-ca.crt",
             "secure-port": "10257", "service-account-private-key-file": f"{tls}/service.current.key",
-            "service-cluster-ip-range": "10.43.0.0/16", "terminated-pod-gc-threshold": "1000",
+            "service-cluster-ip-range": "10.43.0.0/16", "terminated-pod-gc-threshold": "1000",  # argv/config text only, never contacted
             "use-service-account-credentials": "true",
         },
         "kube-scheduler": {
@@ -455,7 +455,7 @@ def _rke2_kubelet(name: str, address: str) -> ProcSpec:
 def _rke2_kube_proxy(name: str, files: list[FileSpec]) -> ProcSpec:
     """kube-proxy, a static pod on every RKE2 node (its manifest is added to ``files``)."""
     agent = "/var/lib/rancher/rke2/agent"
-    argv = ["kube-proxy", "--cluster-cidr=10.42.0.0/16", "--conntrack-max-per-core=0",
+    argv = ["kube-proxy", "--cluster-cidr=10.42.0.0/16", "--conntrack-max-per-core=0",  # argv/config text only, never contacted
             "--conntrack-tcp-timeout-close-wait=0s", "--conntrack-tcp-timeout-established=0s",
             "--healthz-bind-address=127.0.0.1", f"--hostname-override={name}",
             f"--kubeconfig={agent}/kubeproxy.kubeconfig", "--proxy-mode=iptables"]
@@ -526,7 +526,7 @@ def _rke2_kubelet_defaults() -> str:
         "authentication": {"anonymous": {"enabled": False}, "webhook": {"cacheTTL": "2m0s", "enabled": True},
                            "x509": {"clientCAFile": f"{agent}/client-ca.crt"}},
         "authorization": {"mode": "Webhook", "webhook": {"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"}},
-        "cgroupDriver": "systemd", "clusterDNS": ["10.43.0.10"], "clusterDomain": "cluster.local",
+        "cgroupDriver": "systemd", "clusterDNS": ["10.43.0.10"], "clusterDomain": "cluster.local",  # argv/config text only, never contacted
         "containerRuntimeEndpoint": "unix:///run/k3s/containerd/containerd.sock",
         "evictionHard": {"imagefs.available": "5%", "nodefs.available": "5%"},
         "evictionMinimumReclaim": {"imagefs.available": "10%", "nodefs.available": "10%"},

@@ -12,7 +12,8 @@ text stays out of the node's ``ps``). It works under dash, bash and busybox ash,
 2. path variables resolved in the shell: inventory override > the running process's flag >
    its environment > first existing candidate > default;
 3. ONE ``stat -L`` over every single file; one ``find … -exec stat {} +`` per directory tree;
-4. ``head -c`` of each config file the checks read (capped), and of every ``*.conf`` file in
+4. ``head -c`` of each config file the checks read (capped; only regular files, so a path that is
+   a FIFO or a device can never block the probe), and of every ``*.conf`` file in
    the folders they read (kubelet ``--config-dir`` drop-ins, the kubelet unit's drop-ins; a
    ``dir/*.yaml`` entry reads those files instead, e.g. ``/etc/rancher/k3s/config.yaml.d``).
 
@@ -200,7 +201,7 @@ def render(plan: Plan, nonce: str) -> str:
         out.append(f"p={word(expr)}")
         out.append(f'if [ -z "$p" ]; then r readrc {k} unset; elif [ ! -e "$p" ] && fb_denied "$p"; then r readrc {k} unreadable; '
                    f'elif [ ! -e "$p" ]; then r readrc {k} absent; '
-                   f'elif [ -d "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
+                   f'elif [ ! -f "$p" ] || [ ! -r "$p" ]; then r readrc {k} unreadable; '
                    f'else r read {k}; head -c "$M" -- "$p" 2>/dev/null; r readrc {k} $?; fi')
     for k, expr in enumerate(plan.dirs):
         folder, glob = dir_glob(expr)         # glob is "*.<letters and digits>": safe unquoted

@@ -89,3 +89,15 @@ def test_literals_are_quoted(catalog):
     plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog, {"kubelet.config": "/tmp/x'; touch /tmp/pwned; '"})
     src = S.render(plan, NONCE)
     assert "V" in src and "'\"'\"'" in src    # shlex.quote's escaping of the single quote
+
+
+def test_a_fifo_is_never_read(catalog, tmp_path):
+    """A config path that is a named pipe would block `head` forever on the node: it is reported
+    unreadable instead, and the probe finishes."""
+    import os
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog, {"kubelet.config": str(fifo)})
+    out = run(SHELLS[0], S.render(plan, NONCE))                 # run() has a 30 s timeout
+    facts = build(S.parse(out.stdout, NONCE), plan)
+    assert facts.contents["{kubelet.config}"].state == "unreadable"

@@ -94,12 +94,12 @@ def test_inventory_and_known_hosts(lab: Lab) -> None:
         "etcd": {"roles": ["etcd"]},
     }
     assert inventory["hosts"] == {
-        "cp-1": {"address": "127.77.10.10", "port": 2222, "groups": ["control-plane"]},
-        "worker-1": {"address": "127.77.10.11", "port": 2222, "groups": ["workers"]},
-        "worker-2": {"address": "127.77.10.12", "port": 2222, "groups": ["workers"]},
+        "cp-1": {"address": "127.77.10.10", "port": lab.port, "groups": ["control-plane"]},
+        "worker-1": {"address": "127.77.10.11", "port": lab.port, "groups": ["workers"]},
+        "worker-2": {"address": "127.77.10.12", "port": lab.port, "groups": ["workers"]},
     }
     hosts = [line.split()[0] for line in lab.known_hosts_path.read_text().splitlines()]
-    assert hosts == ["[127.77.10.10]:2222", "[127.77.10.11]:2222", "[127.77.10.12]:2222"]
+    assert hosts == [f"[127.77.10.{n}]:{lab.port}" for n in (10, 11, 12)]
     assert lab.client_key_path.stat().st_mode & 0o777 == 0o600
 
 

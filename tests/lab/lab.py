@@ -378,7 +378,7 @@ class Lab:
         state_dir: Path,
         specs: list[NodeSpec] | None = None,
         *,
-        port: int = 2222,
+        port: int | None = None,
         first_octets: str = "127.77.0.",
         first_host: int = 10,
     ) -> None:
@@ -386,7 +386,8 @@ class Lab:
         if re.search(r"[,:\s\\#]", str(self.state_dir)):
             raise LabError(f"{self.state_dir}: the state dir path must not contain , : \\ # or spaces")
         self.specs = list(specs) if specs is not None else default_specs(f"{first_octets}{first_host}")
-        self.port = port
+        # FLEETBENCH_LAB_PORT lets two test runs share the machine (each its own sshd port).
+        self.port = port if port is not None else int(os.environ.get("FLEETBENCH_LAB_PORT", "2222"))
         self._addresses: dict[str, str] = {}
         for index, spec in enumerate(self.specs):
             if not _HOSTNAME.match(spec.name):

@@ -170,6 +170,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     check_paths(hosts, catalog)
     options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
+                          inventory=None if args.local else args.inventory, limit=tuple(args.limit),
                           transport=Settings(connect_timeout=args.connect_timeout,
                                              verify_host_keys=not args.insecure_no_host_key_check))
     report = asyncio.run(scan(hosts, catalog, options))

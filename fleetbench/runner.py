@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import getpass
 import hashlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +79,8 @@ class ScanOptions:
     timeout: float = 120.0                #: per host, connect + probe
     transport: Settings = field(default_factory=Settings)
     local: bool = False                   #: run the probe on this machine, no SSH
+    inventory: str | None = None          #: the inventory path as given (None with --local)
+    limit: tuple[str, ...] = ()           #: --limit: host names or globs the scan was limited to
 
 
 def host_targets(host: Host, catalog: Catalog) -> tuple[str, ...]:
@@ -114,7 +119,17 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
                       started=started, finished=datetime.now(timezone.utc), hosts=tuple(results),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
-                               "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout})
+                               "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout,
+                               "inventory": options.inventory, "limit": list(options.limit), "ran_by": ran_by()})
+
+
+def ran_by() -> str:
+    """Who ran the scan, from where: ``user@jump-host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 def candidates(catalog: Catalog, benchmark: str) -> list[Benchmark]:

@@ -16,6 +16,7 @@ from fleetbench.cli import main
 from tests.lab import Lab, mixed_specs
 from tests.lab.scenarios import HOSTILE_CONFIG
 
+from .golden import check_golden
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
 
 OCTETS = "127.80.0."
@@ -38,6 +39,10 @@ def report(lab, tmp_path_factory):
 def results(host):
     assert host["status"] == "ok", host["error"]
     return {r["id"]: r for r in host["results"]}
+
+
+def test_verdicts_match_the_golden_file(lab, report):
+    check_golden("mixed_lab", list(report.values()), str(lab.state_dir))
 
 
 def test_each_node_gets_its_own_benchmark(report):

@@ -19,6 +19,8 @@ import pytest
 from fleetbench.cli import main
 from tests.lab import Lab
 
+from .golden import check_golden
+
 pytestmark = pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
                                 reason="openssh-server is not installed (make test installs it)")
 
@@ -41,6 +43,10 @@ def results(data, host):
     h = next(h for h in data["hosts"] if h["name"] == host)
     assert h["status"] == "ok", h["error"]
     return {r["id"]: r for r in h["results"]}
+
+
+def test_verdicts_match_the_golden_file(lab, scanned):
+    check_golden("scan_lab", scanned[1]["hosts"], str(lab.state_dir))
 
 
 def test_exit_code_says_findings(scanned):

@@ -25,7 +25,7 @@ def test_full_script_runs_and_parses(shell, catalog):
     plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog)
     out = run(shell, S.render(plan, NONCE))
     assert out.returncode == 0 and out.stderr == b""
-    facts = build(S.parse(out.stdout, NONCE), plan)
+    facts = build(S.parse(out.stdout, NONCE), plan.components)
     assert facts.uid is not None and set(facts.paths) == {v.name for v in plan.path_vars}
 
 
@@ -44,7 +44,7 @@ ARGVS = [
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 @pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a[1:]) or "none")
 def test_shell_flag_reader_matches_python(shell, argv):
-    prelude = S._PRELUDE.format(nonce=NONCE, max_bytes=1)
+    prelude = S.prelude(NONCE, 1)
     lines = "\n".join(argv)
     src = prelude + f"A='{lines}'\nif fb_get \"$A\" --config; then printf 'SET<%s>' \"$R\"; else printf UNSET; fi\n"
     out = run(shell, src).stdout.decode().rsplit("\n", 1)[-1]
@@ -80,7 +80,7 @@ def test_stat_records_keep_odd_names(catalog):
     plan = P.build([], catalog)
     out = frame("s 600 0 0 root root regular file|/etc/a file with spaces",
                 "s 644 990 990 etcd etcd regular empty file|/etc/new\nline", "done\n")
-    facts = build(S.parse(out, NONCE), plan)
+    facts = build(S.parse(out, NONCE), plan.components)
     assert facts.stats["/etc/a file with spaces"].mode == 0o600
     assert facts.stats["/etc/new\nline"].owner == "etcd:etcd"
 
@@ -99,5 +99,5 @@ def test_a_fifo_is_never_read(catalog, tmp_path):
     os.mkfifo(fifo)
     plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog, {"kubelet.config": str(fifo)})
     out = run(SHELLS[0], S.render(plan, NONCE))                 # run() has a 30 s timeout
-    facts = build(S.parse(out.stdout, NONCE), plan)
+    facts = build(S.parse(out.stdout, NONCE), plan.components)
     assert facts.contents["{kubelet.config}"].state == "unreadable"

@@ -136,8 +136,43 @@ def test_plan_prints_one_script_per_host(lab, capsys):
 
 
 def test_local_scan_runs_the_same_probe(tmp_path, capsys):
+    """This machine sees the lab's kubelets in its /proc (the lab nodes are its children), so it is
+    assessed as a worker; were none visible, it would be "no-kubernetes" (exit 4), never passed."""
     code = main(["scan", "--local", "--out-dir", str(tmp_path), "--quiet"])
-    assert code in (0, 3) and json.loads((tmp_path / "report.json").read_text())["hosts"][0]["status"] == "ok"
+    host = json.loads((tmp_path / "report.json").read_text())["hosts"][0]
+    if host["status"] == "no-kubernetes":
+        assert code == 4 and host["error"].startswith("no Kubernetes component found for roles worker")
+    else:
+        assert code in (0, 3) and host["status"] == "ok" and "kubelet" in host["evidence"]["processes"]
+
+
+def test_one_hosts_internal_error_does_not_stop_the_fleet(lab, tmp_path, monkeypatch):
+    """A bug met on one host, in planning (before the probe) or anywhere in its coroutine, makes
+    that host "not assessed: internal error …"; the others complete over real sshd."""
+    import fleetbench.runner as runner
+
+    real_plan, real_scan_host = runner.plan_for, runner.scan_host
+
+    def plan_for(host, *args):
+        if host.name == "worker-1":
+            raise RuntimeError("injected planning bug")
+        return real_plan(host, *args)
+
+    async def scan_host(host, *args):
+        if host.name == "worker-2":
+            raise KeyError("injected coroutine bug")
+        return await real_scan_host(host, *args)
+
+    monkeypatch.setattr(runner, "plan_for", plan_for)
+    monkeypatch.setattr(runner, "scan_host", scan_host)
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--quiet", "--format", "json"]) == 4
+    hosts = {h["name"]: h for h in json.loads((tmp_path / "report.json").read_text())["hosts"]}
+    assert (hosts["worker-1"]["status"], hosts["worker-1"]["error"]) == (
+        "error", "internal error: RuntimeError: injected planning bug")
+    assert (hosts["worker-2"]["status"], hosts["worker-2"]["error"]) == (
+        "error", "internal error: KeyError: 'injected coroutine bug'")
+    assert hosts["cp-1"]["status"] == "ok" and hosts["cp-1"]["summary"]["PASS"] > 0
+    assert hosts["worker-1"]["results"] == [] == hosts["worker-2"]["results"]
 
 
 def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):

@@ -42,6 +42,7 @@ from . import __version__
 from . import facts as F
 from . import plan as P
 from . import records as R
+from .connect import HostFailure
 from .errors import HostError, HostStatus, InputError
 from .models import Catalog, Host, HostScan, Record, ScanReport, SSHSettings
 from .redact import REDACTED, redact_argv, redact_text, redact_value
@@ -241,7 +242,11 @@ def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> S
             continue
         _covers(records, plan_for(host, catalog, options), h["name"], options.benchmark, where)
         facts = F.build(records, catalog.components.values())
-        detection, findings = assess(host, facts, catalog, options)
+        try:
+            detection, findings = assess(host, facts, catalog, options)
+        except HostFailure as exc:            # e.g. no Kubernetes component for its roles
+            scans.append(HostScan(host, options.benchmark, started, h["seconds"], error=exc.error))
+            continue
         scans.append(HostScan(host, detection.benchmark if detection else options.benchmark, started, h["seconds"],
                               findings=findings, facts=facts, detection=detection))
     created = datetime.fromisoformat(data["created"])

@@ -26,6 +26,7 @@ from . import __version__
 from . import detect
 from . import facts as F
 from . import plan as P
+from . import presence
 from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
@@ -193,7 +194,19 @@ def _internal_error(host: Host, options: ScanOptions, started: datetime, exc: Ex
 
 def assess(host: Host, facts: HostFacts, catalog: Catalog,
            options: ScanOptions) -> tuple[Detection | None, tuple[Finding, ...]]:
-    """Pick the benchmark (auto) and evaluate its controls for this host. Pure: no I/O."""
+    """Pick the benchmark (auto) and evaluate its controls for this host. Pure: no I/O.
+
+    Raises:
+        HostFailure: ``no-kubernetes``, when none of the components the host's roles require was
+            found (``presence.py``): its verdicts would be PASSes for files that do not exist.
+    """
+    targets = host_targets(host, catalog)
+    needed = presence.required(candidates(catalog, options.benchmark), targets)
+    if presence.no_kubernetes(facts, catalog, needed):
+        labels = ", ".join(catalog.components[c].label for c in needed)
+        raise HostFailure(HostStatus.NO_KUBERNETES,
+                          f"no Kubernetes component found for roles {', '.join(host.roles)} (looked for {labels}: "
+                          "no process, static-pod manifest, systemd unit, kubeconfig or config file)")
     detection = detect.choose(catalog, facts) if options.benchmark == AUTO else None
     bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
     chosen = options.selection.controls(bench, host_targets(host, catalog))

@@ -218,6 +218,60 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     lab.start_sshd("cp-1")
 
 
+def test_reevaluated_report_carries_the_scans_settings(lab, tmp_path):
+    """`evaluate BUNDLE` reports what the scan really ran with, not defaults (issue 13 item 2)."""
+    bundle, out = tmp_path / "b.json", tmp_path / "eval"
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet", "--limit", "worker-*",
+                 "--skip", "4.2.4", "--insecure-no-host-key-check", "--bundle", str(bundle)]) == 3
+    assert json.loads(bundle.read_text())["schema"] == 2
+    assert main(["evaluate", str(bundle), "--out-dir", str(out), "--quiet"]) == 3
+    opts = json.loads((out / "report.json").read_text())["options"]
+    scan_opts = json.loads((tmp_path / "scan" / "report.json").read_text())["options"]
+    assert opts["host_key_checking"] is False and opts["local"] is False
+    assert opts["limit"] == ["worker-*"] and opts["skip"] == ["4.2.4"] and opts["inventory"] == str(lab.inventory_path)
+    assert opts["ran_by"] == scan_opts["ran_by"] and "@" in opts["ran_by"]
+    assert opts["evaluated_from"] == str(bundle)
+    assert {k: v for k, v in opts.items() if k not in ("evaluated_from", "collected_with_catalog")} == scan_opts
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda b: b.update(schema=1), "bundle schema 1 (records framed by position, with the plan) is no longer read; "
+                                   "re-collect with fleetbench scan --bundle"),
+    (lambda b: b.pop("options"), "options: missing (expected an object (targets, check, skip: lists of text))"),
+    (lambda b: b["hosts"][0].update(roles="worker"), 'hosts[0].roles: expected a list of text, found "worker"'),
+    (lambda b: b["hosts"][0]["records"][1].update(payload_b64="not base64!"), "hosts[0].records[1].payload_b64: "
+                                                                               "expected base64 text"),
+    (lambda b: b["hosts"][0]["records"][1].pop("sha256"), "hosts[0].records[1].sha256: missing (expected a sha256"),
+    (lambda b: b["hosts"][0].update(started="yesterday"), 'hosts[0].started: expected an ISO 8601 date, found "yesterday"'),
+    (lambda b: b["hosts"][0].update(status="fine"), "hosts[0].status: expected one of ok, unreachable"),
+], ids=["schema-1", "no-options", "roles-type", "bad-base64", "no-sha256", "bad-date", "bad-status"])
+def test_a_malformed_bundle_is_one_line_exit_2(lab, tmp_path_factory, tmp_path, capsys, change, expected):
+    bundle = tmp_path_factory.getbasetemp() / "one-worker-bundle.json"
+    if not bundle.exists():
+        assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet",
+                     "--limit", "worker-1", "--bundle", str(bundle)]) == 3
+    data = json.loads(bundle.read_text())
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["evaluate", str(bad), "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad) in err and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_refuses_facts_that_were_never_collected(lab, tmp_path, capsys):
+    bundle = tmp_path / "b.json"
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet", "--limit", "cp-1",
+                 "--benchmark", "cis-1.12", "--bundle", str(bundle)]) == 3
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), "--out-dir", str(tmp_path / "out"), "--benchmark", "rke2-cis-1.8"]) == 2
+    err = capsys.readouterr().err
+    assert "host cp-1: the bundle lacks what rke2-cis-1.8 needs (/var/lib/rancher/rke2/server/db/etcd" in err
+    assert "--benchmark auto" in err and len(err.strip().splitlines()) == 1
+
+
 def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-keys lab nodes
     """A stopped sshd, a wrong key and a changed host key: each host gets its status, the rest complete."""
     other_key = tmp_path / "other_key"

@@ -34,7 +34,7 @@ trees      ``tree EXPR`` (or ``treeabsent``,      entries follow their ``tree`` 
 reads      ``read EXPR``: the content (capped)
            ``readrc EXPR RC``: the path           RC: 0 | head's status | unset | absent | unreadable
 dirs       ``dir EXPR``: the folder
-           ``dirfile EXPR``: file name \\n content
+           ``dirfile EXPR LEN``: name \\n content   LEN: the name's length in bytes
 =========  =====================================  ========================================
 """
 
@@ -557,12 +557,15 @@ class DirKind(RecordKind):
             k = key_arg(expr)
             out.append(f"p={ctx.word(folder)}; r dir {k}; printf '%s' \"$p\"")
             out.append(f'[ -n "$p" ] && [ -d "$p" ] && for f in "$p"/{glob}; do [ -f "$f" ] && [ -r "$f" ] && '
-                       f'{{ r dirfile {k}; printf "%s\\n" "$f"; head -c "$M" -- "$f" 2>/dev/null; }}; done')
+                       f'{{ r dirfile {k} "${{#f}}"; printf "%s\\n" "$f"; head -c "$M" -- "$f" 2>/dev/null; }}; done')
         return out
 
     def parse(self, rec: Record, b: Builder) -> None:
         if rec.type == "dirfile" and rec.args:
-            name, _, data = rec.payload.partition(b"\n")
+            if len(rec.args) != 2 or not rec.args[1].isdigit():
+                raise BatchError("dirfile record without its name's length")
+            size = int(rec.args[1])               # the name's length in bytes: a name may hold a newline
+            name, data = rec.payload[:size], rec.payload[size + 1:]
             b.dirs.setdefault(key_text(rec.args[0]), []).append(
                 Content(_text(name), "truncated" if len(data) >= MAX_FILE_BYTES else "present", data))
 

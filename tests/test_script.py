@@ -101,3 +101,42 @@ def test_a_fifo_is_never_read(catalog, tmp_path):
     out = run(SHELLS[0], S.render(plan, NONCE))                 # run() has a 30 s timeout
     facts = build(S.parse(out.stdout, NONCE), plan.components)
     assert facts.contents["{kubelet.config}"].state == "unreadable"
+
+
+ODD = "odd dir/with 'quote'\nand newline"          # relative: joined under tmp_path
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_records_name_their_keys_and_odd_keys_do_not_break_framing(shell, catalog, tmp_path):
+    """Keys with spaces, quotes and newlines (literal path expressions) are encoded in the header;
+    the records parse into facts keyed by those expressions with no plan at hand."""
+    from fleetbench import records as R
+
+    root = tmp_path / ODD
+    (root / "conf.d").mkdir(parents=True)
+    (root / "config.yaml").write_text("a: 1\n")
+    (root / "conf.d" / "10-x.conf").write_text("b: 2\n")
+    stat_e, read_e, dir_e, tree_e = (str(root / "config.yaml"), str(root / "config.yaml"), str(root / "conf.d"),
+                                     str(root))
+    plan = P.Plan(components=tuple(catalog.components.values()), path_vars=(), overrides={}, stats=(stat_e, str(root / "gone")),
+                  trees=(tree_e,), reads=(read_e, str(root / "gone")), dirs=(dir_e,), env_components=())
+    out = run(shell, S.render(plan, NONCE))
+    assert out.returncode == 0 and out.stderr == b""
+    records = S.parse(out.stdout, NONCE)
+    assert all(" " not in a and "\n" not in a for r in records for a in r.args)
+    assert R.missing(records, plan) == []
+    facts = build(records, catalog.components.values())
+    assert facts.stats[stat_e].mode & 0o777 == 0o644 and facts.stats[str(root / "gone")] is None
+    assert facts.contents[read_e].data == b"a: 1\n" and facts.contents[str(root / "gone")].state == "absent"
+    assert [c.data for c in facts.dirs[dir_e]] == [b"b: 2\n"]
+    assert {s.path for s in facts.trees[tree_e]} >= {str(root / "conf.d" / "10-x.conf")}
+
+
+def test_missing_names_what_a_plan_needs_and_the_records_lack(catalog):
+    from fleetbench import records as R
+
+    plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog)
+    recs = [S.Record("readrc", (R.key_word(e), "absent"), b"/x") for e in plan.reads]
+    lacking = R.missing(recs, plan)
+    assert lacking == [v.name for v in plan.path_vars] + [*plan.stats, *plan.trees, *plan.dirs]
+    assert R.key_text(R.key_word(ODD)) == ODD and " " not in R.key_word(ODD)

@@ -35,7 +35,7 @@ import secrets
 from .errors import BatchError
 from .models import Record
 from .plan import Plan
-from .records import HEADER_ONLY, KINDS, MAX_FILE_BYTES, RenderContext, comm
+from .records import HEADER_ONLY, KINDS, MAX_FILE_BYTES, RenderContext
 
 __all__ = ["MAX_FILE_BYTES", "Record", "new_nonce", "parse", "render"]
 
@@ -46,7 +46,6 @@ M={max_bytes}
 r() {{ printf '\n@@%s %s\n' "$N" "$*"; }}
 """
 
-_comm = comm                              # kept for callers that match /proc/<pid>/comm names
 
 
 def new_nonce() -> str:

@@ -1,19 +1,25 @@
 """Evidence bundles: collect once, evaluate many times, offline.
 
-``fleetbench scan --bundle FILE`` saves, per host, every record the probe returned (secrets
-redacted), the sha256 of the raw output as received and of each stored record, when it was
-collected, and the plan the script was rendered from. ``fleetbench evaluate FILE`` rebuilds
-the facts from those records and evaluates them again without touching any host, giving the
-same verdicts as the scan (or, with ``--benchmark``, another version's verdicts: a scan with
-``--benchmark auto`` collects what every benchmark in the catalog needs).
+``fleetbench scan --bundle FILE`` saves the scan's settings and, per host, every record the probe
+returned (secrets redacted), the sha256 of the raw output as received and of each stored record,
+and when it was collected. Records name their keys (``records.py``), so no plan is stored:
+``fleetbench evaluate FILE`` rebuilds the facts from the records alone and evaluates them again
+without touching any host, giving the same verdicts as the scan (or, with ``--benchmark``,
+another version's verdicts: a scan with ``--benchmark auto`` collects what every benchmark in the
+catalog needs; a benchmark whose facts were not collected is refused, never judged as "absent").
 
-Format (JSON, ``"kind": "fleetbench-evidence"``)::
+Format (JSON, ``"kind": "fleetbench-evidence"``, ``"schema": 2``)::
 
-    {"kind", "schema": 1, "tool_version", "created", "catalog_digest", "benchmark", "selection",
+    {"kind", "schema": 2, "tool_version", "created", "catalog_digest", "benchmark",
+     "options": {"targets", "check", "skip", "host_key_checking", "local", "inventory", "limit",
+                 "ran_by", "concurrency", "timeout"},          # the scan's settings, as in its report
      "hosts": [{"name", "address", "roles", "groups", "paths", "status", "error",
-                "started", "seconds", "collected_at", "stdout_sha256",
-                "plan": {"path_vars", "overrides", "stats", "trees", "reads", "dirs", "env_components"},
+                "started", "seconds", "collected_at", "stdout_sha256",   # the last three when status is "ok"
                 "records": [{"type", "args", "payload_b64", "sha256"}]}]}
+
+Schema 1 bundles (records framed by position, with the plan beside them) are refused with a
+one-line message: re-collect them. Every field is checked on load (type, base64, sha256, dates);
+a bad one is named with its place in the file and what was expected (exit 2).
 
 Redaction changes argv values of secret flags (also in k3s's journal lines), ETCD_* values with
 secret names and secret-looking keys in files (``secret:``, ``token:``, ``password:``); no check
@@ -23,29 +29,41 @@ reads those values, so the verdicts do not change.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from . import __version__
 from . import facts as F
 from . import plan as P
+from . import records as R
+from .connect import HostFailure
 from .errors import HostError, HostStatus, InputError
-from .models import Catalog, Host, HostScan, ScanReport, SSHSettings
+from .models import Catalog, Host, HostScan, Record, ScanReport, SSHSettings
 from .redact import REDACTED, redact_argv, redact_text, redact_value
 from .runner import ScanOptions, assess, plan_for
-from .script import Record
 
 KIND = "fleetbench-evidence"
-SCHEMA = 1
+SCHEMA = 2
 _SECRET_KEY = re.compile(rb"(?im)^(\s*-?\s*(?:secret|token|password|passwd|client-key-data|api-?key)\s*:\s*)(\S.*)$")
 
 
 class BundleError(InputError):
     """An evidence bundle that cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A loaded, checked bundle: its JSON as written, and each host's records decoded (in order)."""
+
+    path: str
+    data: Mapping[str, Any]
+    records: tuple[tuple[Record, ...], ...]  #: per entry of data["hosts"]; empty for a host not assessed
 
 
 def _redact_record(rec: Record) -> Record:
@@ -67,28 +85,9 @@ def _redact_record(rec: Record) -> Record:
     return rec
 
 
-def _plan_dict(plan: P.Plan) -> dict[str, Any]:
-    return {"path_vars": [v.name for v in plan.path_vars], "overrides": dict(plan.overrides),
-            "stats": list(plan.stats), "trees": list(plan.trees), "reads": list(plan.reads),
-            "dirs": list(plan.dirs), "env_components": list(plan.env_components)}
-
-
-def _plan_from(d: dict[str, Any], catalog: Catalog, where: str) -> P.Plan:
-    path_vars = []
-    for name in d["path_vars"]:
-        var = catalog.path_var(name)
-        if var is None:
-            raise BundleError(where, f"path variable '{name}' is not in this catalog (was the bundle made with another one?)")
-        path_vars.append(var)
-    return P.Plan(components=tuple(catalog.components.values()), path_vars=tuple(path_vars),
-                  overrides=dict(d["overrides"]), stats=tuple(d["stats"]), trees=tuple(d["trees"]),
-                  reads=tuple(d["reads"]), dirs=tuple(d["dirs"]), env_components=tuple(d["env_components"]))
-
-
-def _covers(have: P.Plan, need: P.Plan, host: str, benchmark: str, where: str) -> None:
+def _covers(records: tuple[Record, ...], need: P.Plan, host: str, benchmark: str, where: str) -> None:
     """Refuse to judge from facts that were never collected (they would read as 'absent')."""
-    missing = [e for field in ("stats", "trees", "reads", "dirs")
-               for e in getattr(need, field) if e not in getattr(have, field)]
+    missing = R.missing(records, need)
     if missing:
         raise BundleError(where, f"host {host}: the bundle lacks what {benchmark} needs ({', '.join(missing[:3])}); "
                                  "scan with --benchmark auto to collect for every benchmark")
@@ -107,17 +106,106 @@ def to_bundle(report: ScanReport) -> dict[str, Any]:
             records = [_redact_record(r) for r in h.collected.records]
             entry.update(
                 collected_at=h.collected.collected_at.isoformat(), stdout_sha256=h.collected.stdout_sha256,
-                plan=_plan_dict(h.collected.plan),
                 records=[{"type": r.type, "args": list(r.args), "payload_b64": base64.b64encode(r.payload).decode(),
                           "sha256": hashlib.sha256(r.payload).hexdigest()} for r in records])
         hosts.append(entry)
     return {"kind": KIND, "schema": SCHEMA, "tool_version": report.tool_version,
             "created": report.finished.isoformat(), "catalog_digest": report.catalog_digest,
-            "benchmark": report.benchmark, "selection": {k: report.options.get(k, []) for k in ("targets", "check", "skip")},
-            "hosts": hosts}
+            "benchmark": report.benchmark, "options": dict(report.options), "hosts": hosts}
 
 
-def load_bundle(path: str | Path) -> dict[str, Any]:
+# --------------------------------------------------------------------------- validation on load
+
+_Check = Callable[[Any], bool]
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_strs(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_date(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and datetime.fromisoformat(v) is not None
+    except ValueError:
+        return False
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_sha256(v: Any) -> bool:
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None
+
+
+_TOP: dict[str, tuple[_Check, str]] = {
+    "tool_version": (_is_str, "text"), "created": (_is_date, "an ISO 8601 date"),
+    "catalog_digest": (_is_str, "text"), "benchmark": (_is_str, "a benchmark id"),
+    "options": (lambda v: isinstance(v, dict) and all(_is_strs(v.get(k, [])) for k in ("targets", "check", "skip")),
+                "an object (targets, check, skip: lists of text)"),
+    "hosts": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of objects"),
+}
+_HOST: dict[str, tuple[_Check, str]] = {
+    "name": (_is_str, "text"), "address": (_is_str, "text"), "roles": (_is_strs, "a list of text"),
+    "groups": (_is_strs, "a list of text"),
+    "paths": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of text"),
+    "status": (lambda v: v in set(HostStatus), f"one of {', '.join(HostStatus)}"),
+    "error": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "started": (_is_date, "an ISO 8601 date"), "seconds": (_is_number, "a number"),
+}
+_COLLECTED: dict[str, tuple[_Check, str]] = {
+    "collected_at": (_is_date, "an ISO 8601 date"), "stdout_sha256": (_is_sha256, "a sha256 (64 hex digits)"),
+    "records": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
+}
+_RECORD: dict[str, tuple[_Check, str]] = {
+    "type": (_is_str, "text"), "args": (_is_strs, "a list of text"), "payload_b64": (_is_str, "base64 text"),
+    "sha256": (_is_sha256, "a sha256 (64 hex digits)"),
+}
+
+
+def _fields(obj: dict[str, Any], spec: dict[str, tuple[_Check, str]], at: str, where: str) -> None:
+    for key, (ok, expected) in spec.items():
+        if key not in obj:
+            raise BundleError(where, f"{at}{key}: missing (expected {expected})")
+        if not ok(obj[key]):
+            raise BundleError(where, f"{at}{key}: expected {expected}, found {json.dumps(obj[key])[:60]}")
+
+
+def _validate(data: dict[str, Any], where: str) -> tuple[tuple[Record, ...], ...]:
+    """Check every field a bundle must have; return each host's records, decoded and verified."""
+    _fields(data, _TOP, "", where)
+    decoded: list[tuple[Record, ...]] = []
+    for i, h in enumerate(data["hosts"]):
+        at = f"hosts[{i}]."
+        _fields(h, _HOST, at, where)
+        records: list[Record] = []
+        if h["status"] == "ok":
+            _fields(h, _COLLECTED, at, where)
+            for j, rec in enumerate(h["records"]):
+                rat = f"{at}records[{j}]."
+                _fields(rec, _RECORD, rat, where)
+                try:
+                    payload = base64.b64decode(rec["payload_b64"], validate=True)
+                except (binascii.Error, ValueError):
+                    raise BundleError(where, f"{rat}payload_b64: expected base64 text") from None
+                if hashlib.sha256(payload).hexdigest() != rec["sha256"]:
+                    raise BundleError(where, f"host #{i + 1} ({h['name']}): a '{rec['type']}' record does not "
+                                             "match its sha256: the bundle was altered")
+                records.append(Record(rec["type"], tuple(rec["args"]), payload))
+        decoded.append(tuple(records))
+    return tuple(decoded)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and check a bundle.
+
+    Raises:
+        BundleError: unreadable, not a bundle, schema 1, or a field that is missing or malformed.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -128,37 +216,43 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
         raise BundleError(f"{path}:{line}", f"not a JSON evidence bundle ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise BundleError(f"{path}:1", f"not a fleetbench evidence bundle (expected \"kind\": \"{KIND}\")")
+    if data.get("schema") == 1:
+        raise BundleError(f"{path}:1", "bundle schema 1 (records framed by position, with the plan) is no longer "
+                                       "read; re-collect with fleetbench scan --bundle")
     if data.get("schema") != SCHEMA:
         raise BundleError(f"{path}:1", f"bundle schema {data.get('schema')!r} is not supported (expected {SCHEMA})")
-    for i, h in enumerate(data.get("hosts") or []):
-        for rec in h.get("records", []):
-            payload = base64.b64decode(rec["payload_b64"])
-            if hashlib.sha256(payload).hexdigest() != rec["sha256"]:
-                raise BundleError(str(path), f"host #{i + 1} ({h.get('name')}): a '{rec['type']}' record does not "
-                                             "match its sha256: the bundle was altered")
-    return data
+    return Bundle(str(path), data, _validate(data, str(path)))
 
 
-def evaluate_bundle(data: dict[str, Any], catalog: Catalog, options: ScanOptions, where: str) -> ScanReport:
-    """Re-evaluate a bundle's hosts: no host is contacted."""
+def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> ScanReport:
+    """Re-evaluate a bundle's hosts: no host is contacted.
+
+    The report's options are the scan's own (host-key checking, --local, inventory, --limit, who ran
+    it), with the selection this evaluation applied and where the verdicts were evaluated from.
+    """
+    data, where = bundle.data, bundle.path
     scans = []
-    for h in data["hosts"]:
+    for h, records in zip(data["hosts"], bundle.records):
         host = Host(name=h["name"], address=h["address"], roles=tuple(h["roles"]), groups=tuple(h["groups"]),
                     ssh=SSHSettings(), paths=h["paths"], origin=where)
         started = datetime.fromisoformat(h["started"])
         if h["status"] != "ok":
             scans.append(HostScan(host, options.benchmark, started, h["seconds"],
-                                  error=HostError(HostStatus(h["status"]), h["error"])))
+                                  error=HostError(HostStatus(h["status"]), h["error"] or "")))
             continue
-        plan = _plan_from(h["plan"], catalog, where)
-        _covers(plan, plan_for(host, catalog, options), h["name"], options.benchmark, where)
-        records = [Record(r["type"], tuple(r["args"]), base64.b64decode(r["payload_b64"])) for r in h["records"]]
-        facts = F.build(records, plan)
-        detection, findings = assess(host, facts, catalog, options)
+        _covers(records, plan_for(host, catalog, options), h["name"], options.benchmark, where)
+        facts = F.build(records, catalog.components.values())
+        try:
+            detection, findings = assess(host, facts, catalog, options)
+        except HostFailure as exc:            # e.g. no Kubernetes component for its roles
+            scans.append(HostScan(host, options.benchmark, started, h["seconds"], error=exc.error))
+            continue
         scans.append(HostScan(host, detection.benchmark if detection else options.benchmark, started, h["seconds"],
                               findings=findings, facts=facts, detection=detection))
     created = datetime.fromisoformat(data["created"])
+    sel = options.selection
     return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=min((s.started for s in scans), default=created), finished=created, hosts=tuple(scans),
-                      options={**data["selection"], "host_key_checking": True, "local": False,
-                               "evaluated_from": where, "collected_with_catalog": data["catalog_digest"]})
+                      options={**data["options"], "targets": list(sel.targets), "check": list(sel.checks),
+                               "skip": list(sel.skips), "evaluated_from": where,
+                               "collected_with_catalog": data["catalog_digest"]})

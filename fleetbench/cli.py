@@ -206,13 +206,13 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    data = load_bundle(args.bundle)
-    bench = _benchmark(args, catalog, default=data["benchmark"])
+    bundle = load_bundle(args.bundle)
+    bench = _benchmark(args, catalog, default=bundle.data["benchmark"])
     if not (args.targets or args.check or args.skip):
-        args.targets, args.check, args.skip = (data["selection"].get(k, []) for k in ("targets", "check", "skip"))
+        args.targets, args.check, args.skip = (list(bundle.data["options"].get(k, [])) for k in ("targets", "check", "skip"))
     selection = _selection(args, catalog, bench)
     _check_output(args)
-    report = evaluate_bundle(data, catalog, ScanOptions(benchmark=bench, selection=selection), args.bundle)
+    report = evaluate_bundle(bundle, catalog, ScanOptions(benchmark=bench, selection=selection))
     return _emit(report, catalog, args)
 
 

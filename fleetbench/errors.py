@@ -57,6 +57,7 @@ class HostStatus(StrEnum):
     HOST_KEY_MISMATCH = "host-key-mismatch"
     TIMEOUT = "timeout"
     ERROR = "error"
+    NO_KUBERNETES = "no-kubernetes"       #: none of the components the host's roles require was found
 
 
 @dataclass(frozen=True, slots=True)

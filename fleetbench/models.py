@@ -270,13 +270,25 @@ class Detection:
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """One framed section of the probe's output: ``@@<nonce> <type> <args…>`` then its payload.
+
+    The args carry the record's key (percent-encoded, see ``records.key_word``), so a record
+    says what it is about without the plan that produced it (``records.py`` lists the kinds).
+    """
+
+    type: str
+    args: tuple[str, ...]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Collected:
     """What the probe returned on one host, kept for evidence bundles (``bundle.py``)."""
 
     stdout_sha256: str                    #: of the raw output as received
     collected_at: datetime
-    records: tuple[Any, ...]              #: script.Record values, in output order
-    plan: Any                             #: the plan.Plan the script was rendered from
+    records: tuple[Record, ...]           #: in output order; each names its key, so no plan is needed
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from . import __version__
 from . import detect
 from . import facts as F
 from . import plan as P
+from . import presence
 from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
@@ -108,8 +109,12 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
     handshakes = asyncio.Semaphore(options.handshakes)
 
     async def one(host: Host) -> HostScan:
-        async with in_flight:
-            return await scan_host(host, catalog, options, connector, handshakes)
+        started = datetime.now(timezone.utc)
+        try:
+            async with in_flight:
+                return await scan_host(host, catalog, options, connector, handshakes)
+        except Exception as exc:  # noqa: BLE001 - scan_host contains its own; this is the last line of defence
+            return _internal_error(host, options, started, exc)
 
     try:
         results = await asyncio.gather(*(one(h) for h in hosts))
@@ -147,28 +152,22 @@ def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
 
 async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
                     connector: Connector, handshakes: asyncio.Semaphore) -> HostScan:
+    """Every per-host step, from planning to verdicts, inside one ``try``: the result is a value."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
-    plan = plan_for(host, catalog, options)
-    nonce = S.new_nonce()
-    source = S.render(plan, nonce)
     deadline = host.ssh.timeout or options.timeout
-    error: HostError | None = None
-    findings: tuple[Finding, ...] = ()
-    host_facts = None
-    detection = None
-    bench_id = options.benchmark
     batch: Batch | None = None
-    raw: Collected | None = None
     try:
+        plan = plan_for(host, catalog, options)
+        nonce = S.new_nonce()
+        source = S.render(plan, nonce)
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
                            else _run_remote(host, source, options, connector, handshakes))
         records = S.parse(batch.stdout, nonce)
-        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records), plan)
-        host_facts = F.build(records, plan)
+        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records))
+        host_facts = F.build(records, catalog.components.values())
         detection, findings = assess(host, host_facts, catalog, options)
-        bench_id = detection.benchmark if detection else options.benchmark
     except HostFailure as exc:
         error = exc.error
     except TimeoutError:
@@ -176,17 +175,38 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
     except BatchError as exc:
         error = HostError(HostStatus.ERROR, _batch_reason(str(exc), batch))
     except Exception as exc:  # noqa: BLE001 - a bug must not take the fleet down; logged with its traceback
-        log.exception("internal error while scanning %s", host.name)
-        error = HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}")
-    return HostScan(host=host, benchmark=bench_id, started=started, seconds=round(time.monotonic() - t0, 3),
-                    findings=findings if error is None else (), error=error,
-                    facts=host_facts if error is None else None, detection=detection if error is None else None,
-                    collected=raw if error is None else None)
+        return _internal_error(host, options, started, exc, round(time.monotonic() - t0, 3))
+    else:
+        return HostScan(host=host, benchmark=detection.benchmark if detection else options.benchmark,
+                        started=started, seconds=round(time.monotonic() - t0, 3), findings=findings,
+                        facts=host_facts, detection=detection, collected=raw)
+    return HostScan(host=host, benchmark=options.benchmark, started=started,
+                    seconds=round(time.monotonic() - t0, 3), error=error)
+
+
+def _internal_error(host: Host, options: ScanOptions, started: datetime, exc: Exception,
+                    seconds: float = 0.0) -> HostScan:
+    """A bug met on one host: logged with its traceback, and that host is "not assessed"."""
+    log.error("internal error while scanning %s", host.name, exc_info=exc)
+    return HostScan(host=host, benchmark=options.benchmark, started=started, seconds=seconds,
+                    error=HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def assess(host: Host, facts: HostFacts, catalog: Catalog,
            options: ScanOptions) -> tuple[Detection | None, tuple[Finding, ...]]:
-    """Pick the benchmark (auto) and evaluate its controls for this host. Pure: no I/O."""
+    """Pick the benchmark (auto) and evaluate its controls for this host. Pure: no I/O.
+
+    Raises:
+        HostFailure: ``no-kubernetes``, when none of the components the host's roles require was
+            found (``presence.py``): its verdicts would be PASSes for files that do not exist.
+    """
+    targets = host_targets(host, catalog)
+    needed = presence.required(candidates(catalog, options.benchmark), targets)
+    if presence.no_kubernetes(facts, catalog, needed):
+        labels = ", ".join(catalog.components[c].label for c in needed)
+        raise HostFailure(HostStatus.NO_KUBERNETES,
+                          f"no Kubernetes component found for roles {', '.join(host.roles)} (looked for {labels}: "
+                          "no process, static-pod manifest, systemd unit, kubeconfig or config file)")
     detection = detect.choose(catalog, facts) if options.benchmark == AUTO else None
     bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
     chosen = options.selection.controls(bench, host_targets(host, catalog))

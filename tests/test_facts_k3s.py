@@ -76,7 +76,7 @@ def test_plain_lines_are_read_as_they_stand():
 @pytest.mark.parametrize("label", ["kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "kube-controller-manager"])
 def test_shell_reader_matches_python(shell, label):
     """The probe's fb_run (path variables on the node) reads the same argv as journal_argv."""
-    prelude = S._PRELUDE.format(nonce=NONCE, max_bytes=1)
+    prelude = S.prelude(NONCE, 1)
     src = prelude + f"J='{JOURNAL}'\nif fb_run \"$J\" {label}; then printf '\\n=SET<%s>' \"$R\"; else printf '\\n=UNSET'; fi\n"
     out = subprocess.run([*shell, "-s"], input=src.encode(), capture_output=True, timeout=30).stdout.decode()
     got = out.rsplit("\n=", 1)[-1]
@@ -116,7 +116,7 @@ def test_probe_reads_a_running_k3s_journal(shell, catalog, tmp_path):
                          env={"PATH": f"{bindir}:/usr/bin:/bin"})
     if out.returncode != 0 and b"@@" not in out.stdout:
         pytest.skip(f"no PID namespace here: {out.stderr.decode(errors='replace').strip()}")
-    facts = build(S.parse(out.stdout, NONCE), plan)
+    facts = build(S.parse(out.stdout, NONCE), plan.components)
     kubelet = facts.processes["kubelet"]
     assert (kubelet.pid, kubelet.argv) == (facts.processes["k3s"].pid, journal_argv(JOURNAL, "kubelet"))
     assert facts.paths["kubelet.kubeconfig"].path == "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
@@ -131,7 +131,7 @@ def records(*chunks: str) -> list[S.Record]:
 
 def test_embedded_components_become_processes(catalog):
     plan = P.build(catalog.benchmarks["k3s-cis-1.9"].controls, catalog)
-    facts = build(records("proc 812 k3s\n/usr/local/bin/k3s\0server\0", f"journal k3s 812\n{JOURNAL}", "done\n"), plan)
+    facts = build(records("proc 812 k3s\n/usr/local/bin/k3s\0server\0", f"journal k3s 812\n{JOURNAL}", "done\n"), plan.components)
     api = facts.processes["apiserver"]
     assert (api.pid, api.argv[0], api.origin) == (812, "kube-apiserver", "k3s journal line 'Running kube-apiserver' (k3s pid 812)")
     assert "--profiling=false" in api.argv and "--profiling=true" not in api.argv
@@ -141,7 +141,7 @@ def test_embedded_components_become_processes(catalog):
 def test_a_real_process_wins_over_the_journal(catalog):
     plan = P.build(catalog.benchmarks["k3s-cis-1.9"].controls, catalog)
     facts = build(records("proc 812 k3s\n/usr/local/bin/k3s\0server\0", "proc 900 kubelet\n/usr/bin/kubelet\0",
-                          f"journal k3s 812\n{JOURNAL}", "done\n"), plan)
+                          f"journal k3s 812\n{JOURNAL}", "done\n"), plan.components)
     assert facts.processes["kubelet"].argv == ("/usr/bin/kubelet",) and not facts.processes["kubelet"].origin
 
 
@@ -151,7 +151,7 @@ def k3s_control(catalog, cid):
 
 def k3s_facts(catalog, case, journal=JOURNAL):
     plan = P.build(catalog.benchmarks["k3s-cis-1.9"].controls, catalog)
-    procs = build(records("proc 812 k3s\n/usr/local/bin/k3s\0server\0", f"journal k3s 812\n{journal}", "done\n"), plan).processes
+    procs = build(records("proc 812 k3s\n/usr/local/bin/k3s\0server\0", f"journal k3s 812\n{journal}", "done\n"), plan.components).processes
     return dataclasses.replace(host_facts(catalog, case), processes=procs)
 
 

@@ -25,7 +25,7 @@ def test_full_script_runs_and_parses(shell, catalog):
     plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog)
     out = run(shell, S.render(plan, NONCE))
     assert out.returncode == 0 and out.stderr == b""
-    facts = build(S.parse(out.stdout, NONCE), plan)
+    facts = build(S.parse(out.stdout, NONCE), plan.components)
     assert facts.uid is not None and set(facts.paths) == {v.name for v in plan.path_vars}
 
 
@@ -44,7 +44,7 @@ ARGVS = [
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 @pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a[1:]) or "none")
 def test_shell_flag_reader_matches_python(shell, argv):
-    prelude = S._PRELUDE.format(nonce=NONCE, max_bytes=1)
+    prelude = S.prelude(NONCE, 1)
     lines = "\n".join(argv)
     src = prelude + f"A='{lines}'\nif fb_get \"$A\" --config; then printf 'SET<%s>' \"$R\"; else printf UNSET; fi\n"
     out = run(shell, src).stdout.decode().rsplit("\n", 1)[-1]
@@ -80,7 +80,7 @@ def test_stat_records_keep_odd_names(catalog):
     plan = P.build([], catalog)
     out = frame("s 600 0 0 root root regular file|/etc/a file with spaces",
                 "s 644 990 990 etcd etcd regular empty file|/etc/new\nline", "done\n")
-    facts = build(S.parse(out, NONCE), plan)
+    facts = build(S.parse(out, NONCE), plan.components)
     assert facts.stats["/etc/a file with spaces"].mode == 0o600
     assert facts.stats["/etc/new\nline"].owner == "etcd:etcd"
 
@@ -99,5 +99,44 @@ def test_a_fifo_is_never_read(catalog, tmp_path):
     os.mkfifo(fifo)
     plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog, {"kubelet.config": str(fifo)})
     out = run(SHELLS[0], S.render(plan, NONCE))                 # run() has a 30 s timeout
-    facts = build(S.parse(out.stdout, NONCE), plan)
+    facts = build(S.parse(out.stdout, NONCE), plan.components)
     assert facts.contents["{kubelet.config}"].state == "unreadable"
+
+
+ODD = "odd dir/with 'quote'\nand newline"          # relative: joined under tmp_path
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_records_name_their_keys_and_odd_keys_do_not_break_framing(shell, catalog, tmp_path):
+    """Keys with spaces, quotes and newlines (literal path expressions) are encoded in the header;
+    the records parse into facts keyed by those expressions with no plan at hand."""
+    from fleetbench import records as R
+
+    root = tmp_path / ODD
+    (root / "conf.d").mkdir(parents=True)
+    (root / "config.yaml").write_text("a: 1\n")
+    (root / "conf.d" / "10-x.conf").write_text("b: 2\n")
+    stat_e, read_e, dir_e, tree_e = (str(root / "config.yaml"), str(root / "config.yaml"), str(root / "conf.d"),
+                                     str(root))
+    plan = P.Plan(components=tuple(catalog.components.values()), path_vars=(), overrides={}, stats=(stat_e, str(root / "gone")),
+                  trees=(tree_e,), reads=(read_e, str(root / "gone")), dirs=(dir_e,), env_components=())
+    out = run(shell, S.render(plan, NONCE))
+    assert out.returncode == 0 and out.stderr == b""
+    records = S.parse(out.stdout, NONCE)
+    assert all(" " not in a and "\n" not in a for r in records for a in r.args)
+    assert R.missing(records, plan) == []
+    facts = build(records, catalog.components.values())
+    assert facts.stats[stat_e].mode & 0o777 == 0o644 and facts.stats[str(root / "gone")] is None
+    assert facts.contents[read_e].data == b"a: 1\n" and facts.contents[str(root / "gone")].state == "absent"
+    assert [c.data for c in facts.dirs[dir_e]] == [b"b: 2\n"]
+    assert {s.path for s in facts.trees[tree_e]} >= {str(root / "conf.d" / "10-x.conf")}
+
+
+def test_missing_names_what_a_plan_needs_and_the_records_lack(catalog):
+    from fleetbench import records as R
+
+    plan = P.build(catalog.benchmarks["cis-1.12"].controls, catalog)
+    recs = [S.Record("readrc", (R.key_word(e), "absent"), b"/x") for e in plan.reads]
+    lacking = R.missing(recs, plan)
+    assert lacking == [v.name for v in plan.path_vars] + [*plan.stats, *plan.trees, *plan.dirs]
+    assert R.key_text(R.key_word(ODD)) == ODD and " " not in R.key_word(ODD)

@@ -20,6 +20,7 @@ from fleetbench.catalog import load_catalog
 from fleetbench.cli import main
 from tests.lab import Lab, distro_specs
 
+from .golden import check_golden
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
 
 OCTETS = "127.82.0."
@@ -50,6 +51,10 @@ def hosts(scan):
 def results(host):
     assert host["status"] == "ok", host["error"]
     return {r["id"]: r for r in host["results"]}
+
+
+def test_verdicts_match_the_golden_file(lab, hosts):
+    check_golden("distro_lab", list(hosts.values()), str(lab.state_dir))
 
 
 def test_each_node_is_recognised_and_gets_its_benchmark(scan, hosts):

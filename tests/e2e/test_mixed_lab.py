@@ -16,6 +16,7 @@ from fleetbench.cli import main
 from tests.lab import Lab, mixed_specs
 from tests.lab.scenarios import HOSTILE_CONFIG
 
+from .golden import check_golden
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
 
 OCTETS = "127.80.0."
@@ -38,6 +39,10 @@ def report(lab, tmp_path_factory):
 def results(host):
     assert host["status"] == "ok", host["error"]
     return {r["id"]: r for r in host["results"]}
+
+
+def test_verdicts_match_the_golden_file(lab, report):
+    check_golden("mixed_lab", list(report.values()), str(lab.state_dir))
 
 
 def test_each_node_gets_its_own_benchmark(report):
@@ -77,3 +82,30 @@ def test_hostile_host_is_read_faithfully(lab, report):
     r = results(host)
     assert r["4.1.9"]["status"] == "PASS" and r["4.1.9"]["source"] == f"stat {HOSTILE_CONFIG} (path from flag --config)"
     assert r["4.2.1"]["status"] == "PASS" and r["4.2.1"]["source"] == f"{HOSTILE_CONFIG}: authentication.anonymous.enabled"
+
+
+def test_a_host_without_kubernetes_for_its_roles_is_not_assessed(lab, tmp_path):
+    """The wrong host in the inventory: the worker role given to the etcd-only node (no kubelet
+    process, config, unit or kubeconfig; no kube-proxy), and the same with a `paths:` entry that
+    points at no file. Not assessed with the reason, exit 4; never PASSes for absent files. The
+    real roles on that node, and a wrong `paths:` entry on a node whose kubelet runs, stay assessed."""
+    inventory = tmp_path / "wrong.yaml"
+    head = lab.inventory_path.read_text().split("hosts:\n")[0]
+    etcd, worker = lab.address("etcd-1"), lab.address("worker-1")
+    inventory.write_text(head + "hosts:\n"
+                         f"  etcd-as-worker: {{address: {etcd}, port: {lab.port}, roles: [worker]}}\n"
+                         f"  etcd-wrong-path: {{address: {etcd}, port: {lab.port}, roles: [worker],"
+                         " paths: {kubelet.config: /etc/kubernetes/no-such-kubelet.yaml}}\n"
+                         f"  etcd-as-etcd: {{address: {etcd}, port: {lab.port}, roles: [etcd]}}\n"
+                         f"  worker-wrong-path: {{address: {worker}, port: {lab.port}, roles: [worker],"
+                         " paths: {kubelet.config: /etc/kubernetes/no-such-kubelet.yaml}}\n")
+    out = tmp_path / "out"
+    assert main(["scan", str(inventory), "--out-dir", str(out), "--quiet"]) == 4
+    hosts = {h["name"]: h for h in json.loads((out / "report.json").read_text())["hosts"]}
+    for name in ("etcd-as-worker", "etcd-wrong-path"):
+        assert hosts[name]["status"] == "no-kubernetes", hosts[name]
+        assert hosts[name]["error"].startswith("no Kubernetes component found for roles worker (looked for kubelet, kube-proxy")
+        assert hosts[name]["results"] == [] and hosts[name]["summary"]["PASS"] == 0
+    assert hosts["etcd-as-etcd"]["status"] == "ok"
+    wrong = results(hosts["worker-wrong-path"])
+    assert wrong["4.1.9"]["status"] == "FAIL" and "/etc/kubernetes/no-such-kubelet.yaml" in wrong["4.1.9"]["source"]

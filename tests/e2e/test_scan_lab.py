@@ -19,6 +19,8 @@ import pytest
 from fleetbench.cli import main
 from tests.lab import Lab
 
+from .golden import check_golden
+
 pytestmark = pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
                                 reason="openssh-server is not installed (make test installs it)")
 
@@ -41,6 +43,10 @@ def results(data, host):
     h = next(h for h in data["hosts"] if h["name"] == host)
     assert h["status"] == "ok", h["error"]
     return {r["id"]: r for r in h["results"]}
+
+
+def test_verdicts_match_the_golden_file(lab, scanned):
+    check_golden("scan_lab", scanned[1]["hosts"], str(lab.state_dir))
 
 
 def test_exit_code_says_findings(scanned):
@@ -130,8 +136,43 @@ def test_plan_prints_one_script_per_host(lab, capsys):
 
 
 def test_local_scan_runs_the_same_probe(tmp_path, capsys):
+    """This machine sees the lab's kubelets in its /proc (the lab nodes are its children), so it is
+    assessed as a worker; were none visible, it would be "no-kubernetes" (exit 4), never passed."""
     code = main(["scan", "--local", "--out-dir", str(tmp_path), "--quiet"])
-    assert code in (0, 3) and json.loads((tmp_path / "report.json").read_text())["hosts"][0]["status"] == "ok"
+    host = json.loads((tmp_path / "report.json").read_text())["hosts"][0]
+    if host["status"] == "no-kubernetes":
+        assert code == 4 and host["error"].startswith("no Kubernetes component found for roles worker")
+    else:
+        assert code in (0, 3) and host["status"] == "ok" and "kubelet" in host["evidence"]["processes"]
+
+
+def test_one_hosts_internal_error_does_not_stop_the_fleet(lab, tmp_path, monkeypatch):
+    """A bug met on one host, in planning (before the probe) or anywhere in its coroutine, makes
+    that host "not assessed: internal error …"; the others complete over real sshd."""
+    import fleetbench.runner as runner
+
+    real_plan, real_scan_host = runner.plan_for, runner.scan_host
+
+    def plan_for(host, *args):
+        if host.name == "worker-1":
+            raise RuntimeError("injected planning bug")
+        return real_plan(host, *args)
+
+    async def scan_host(host, *args):
+        if host.name == "worker-2":
+            raise KeyError("injected coroutine bug")
+        return await real_scan_host(host, *args)
+
+    monkeypatch.setattr(runner, "plan_for", plan_for)
+    monkeypatch.setattr(runner, "scan_host", scan_host)
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--quiet", "--format", "json"]) == 4
+    hosts = {h["name"]: h for h in json.loads((tmp_path / "report.json").read_text())["hosts"]}
+    assert (hosts["worker-1"]["status"], hosts["worker-1"]["error"]) == (
+        "error", "internal error: RuntimeError: injected planning bug")
+    assert (hosts["worker-2"]["status"], hosts["worker-2"]["error"]) == (
+        "error", "internal error: KeyError: 'injected coroutine bug'")
+    assert hosts["cp-1"]["status"] == "ok" and hosts["cp-1"]["summary"]["PASS"] > 0
+    assert hosts["worker-1"]["results"] == [] == hosts["worker-2"]["results"]
 
 
 def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
@@ -175,6 +216,60 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     assert main(["evaluate", str(bundle), "--out-dir", str(eval_out)]) == 2
     assert "does not match its sha256" in capsys.readouterr().err
     lab.start_sshd("cp-1")
+
+
+def test_reevaluated_report_carries_the_scans_settings(lab, tmp_path):
+    """`evaluate BUNDLE` reports what the scan really ran with, not defaults (issue 13 item 2)."""
+    bundle, out = tmp_path / "b.json", tmp_path / "eval"
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet", "--limit", "worker-*",
+                 "--skip", "4.2.4", "--insecure-no-host-key-check", "--bundle", str(bundle)]) == 3
+    assert json.loads(bundle.read_text())["schema"] == 2
+    assert main(["evaluate", str(bundle), "--out-dir", str(out), "--quiet"]) == 3
+    opts = json.loads((out / "report.json").read_text())["options"]
+    scan_opts = json.loads((tmp_path / "scan" / "report.json").read_text())["options"]
+    assert opts["host_key_checking"] is False and opts["local"] is False
+    assert opts["limit"] == ["worker-*"] and opts["skip"] == ["4.2.4"] and opts["inventory"] == str(lab.inventory_path)
+    assert opts["ran_by"] == scan_opts["ran_by"] and "@" in opts["ran_by"]
+    assert opts["evaluated_from"] == str(bundle)
+    assert {k: v for k, v in opts.items() if k not in ("evaluated_from", "collected_with_catalog")} == scan_opts
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda b: b.update(schema=1), "bundle schema 1 (records framed by position, with the plan) is no longer read; "
+                                   "re-collect with fleetbench scan --bundle"),
+    (lambda b: b.pop("options"), "options: missing (expected an object (targets, check, skip: lists of text))"),
+    (lambda b: b["hosts"][0].update(roles="worker"), 'hosts[0].roles: expected a list of text, found "worker"'),
+    (lambda b: b["hosts"][0]["records"][1].update(payload_b64="not base64!"), "hosts[0].records[1].payload_b64: "
+                                                                               "expected base64 text"),
+    (lambda b: b["hosts"][0]["records"][1].pop("sha256"), "hosts[0].records[1].sha256: missing (expected a sha256"),
+    (lambda b: b["hosts"][0].update(started="yesterday"), 'hosts[0].started: expected an ISO 8601 date, found "yesterday"'),
+    (lambda b: b["hosts"][0].update(status="fine"), "hosts[0].status: expected one of ok, unreachable"),
+], ids=["schema-1", "no-options", "roles-type", "bad-base64", "no-sha256", "bad-date", "bad-status"])
+def test_a_malformed_bundle_is_one_line_exit_2(lab, tmp_path_factory, tmp_path, capsys, change, expected):
+    bundle = tmp_path_factory.getbasetemp() / "one-worker-bundle.json"
+    if not bundle.exists():
+        assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet",
+                     "--limit", "worker-1", "--bundle", str(bundle)]) == 3
+    data = json.loads(bundle.read_text())
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["evaluate", str(bad), "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad) in err and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_refuses_facts_that_were_never_collected(lab, tmp_path, capsys):
+    bundle = tmp_path / "b.json"
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet", "--limit", "cp-1",
+                 "--benchmark", "cis-1.12", "--bundle", str(bundle)]) == 3
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), "--out-dir", str(tmp_path / "out"), "--benchmark", "rke2-cis-1.8"]) == 2
+    err = capsys.readouterr().err
+    assert "host cp-1: the bundle lacks what rke2-cis-1.8 needs (/var/lib/rancher/rke2/server/db/etcd" in err
+    assert "--benchmark auto" in err and len(err.strip().splitlines()) == 1
 
 
 def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-keys lab nodes

@@ -103,13 +103,12 @@ def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
 async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
     """Scan every host; never raises for a host's failure."""
     started = datetime.now(timezone.utc)
-    connector = Connector(options.transport)
+    connector = Connector(options.transport, asyncio.Semaphore(options.handshakes))
     in_flight = asyncio.Semaphore(options.concurrency)
-    handshakes = asyncio.Semaphore(options.handshakes)
 
     async def one(host: Host) -> HostScan:
         async with in_flight:
-            return await scan_host(host, catalog, options, connector, handshakes)
+            return await scan_host(host, catalog, options, connector)
 
     try:
         results = await asyncio.gather(*(one(h) for h in hosts))
@@ -145,8 +144,7 @@ def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
     return P.build(controls, catalog, host.paths)
 
 
-async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
-                    connector: Connector, handshakes: asyncio.Semaphore) -> HostScan:
+async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector) -> HostScan:
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     plan = plan_for(host, catalog, options)
@@ -163,7 +161,7 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
     try:
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
-                           else _run_remote(host, source, options, connector, handshakes))
+                           else _run_remote(host, source, options, connector))
         records = S.parse(batch.stdout, nonce)
         raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records), plan)
         host_facts = F.build(records, plan)
@@ -179,6 +177,7 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
         log.exception("internal error while scanning %s", host.name)
         error = HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}")
     return HostScan(host=host, benchmark=bench_id, started=started, seconds=round(time.monotonic() - t0, 3),
+                    known_hosts=None if options.local else connector.known_hosts_label(host),
                     findings=findings if error is None else (), error=error,
                     facts=host_facts if error is None else None, detection=detection if error is None else None,
                     collected=raw if error is None else None)
@@ -198,10 +197,8 @@ def probe_command(host: Host) -> str:
     return f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
 
 
-async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector,
-                      handshakes: asyncio.Semaphore) -> Batch:
-    async with handshakes:
-        conn = await connector.connect(host)
+async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector) -> Batch:
+    conn = await connector.connect(host)            # bounded by --handshakes inside the connector
     async with conn:
         try:
             return _checked(await run_script(conn, probe_command(host), source, options.transport.max_output))

@@ -2,7 +2,9 @@
 
 The only module that talks SSH. Per host: one connection, one channel, one round trip.
 Connection options are built once per distinct SSH setting (known_hosts and keys are read
-once per scan, not per host); jump hosts are opened once and shared by every host behind them.
+once per scan, not per host); a bastion is connected to once per endpoint + credentials and
+shared by every host behind it. Host keys are checked against files chosen here, never switched
+off by an ssh config (see :meth:`Connector.known_hosts_files`).
 
 What can go wrong is mapped to a :class:`~fleetbench.errors.HostStatus` in one table
 (:func:`classify`), so every failure reads the same in every report:
@@ -15,6 +17,7 @@ connection reset/lost during handshake     unreachable         yes (3×)
 no answer within --connect-timeout         timeout             no
 authentication refused                     auth-failed         never
 host key unknown or changed                host-key-mismatch   never
+the server disconnects (with its reason)   error               no
 sudo refuses / garbled / oversized output  error               no
 =========================================  ==================  =========
 """

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fleetbench.errors import HostError, HostStatus
 from fleetbench.models import Catalog, Host, SSHSettings
 from fleetbench.runner import AUTO, ScanOptions, scan_host
 
-from .inproc_ssh import Counters, Dropper, Server, Silent, echo_ok, write_key
+from .inproc_ssh import Counters, Dropper, Server, Silent, write_key
 
 FAST = Settings(connect_timeout=1.0)
 
@@ -260,7 +261,7 @@ def test_a_bastion_failure_is_each_hosts_failure_and_names_the_bastion(tmp_path,
             return errors, bastion.counters.connections
     errors, attempts = run(go())
     assert all(e is not None and e.status is HostStatus.AUTH_FAILED for e in errors)
-    assert all(e is not None and e.reason.startswith(f"jump host ops@127.0.0.1:") for e in errors)
+    assert all(e is not None and e.reason.startswith("jump host ops@127.0.0.1:") for e in errors)
     assert attempts == 1
 
 
@@ -286,7 +287,6 @@ def test_bastion_handshakes_count_against_the_handshake_limit(tmp_path, client_k
 # --------------------------------------------------------------------------- host keys
 
 def _with_config(h: Host, config: Path, known: Path | None) -> Host:
-    from dataclasses import replace
     return replace(h, ssh=replace(h.ssh, ssh_config=str(config), known_hosts=None if known is None else str(known)))
 
 

@@ -14,7 +14,7 @@ Format (JSON, ``"kind": "fleetbench-evidence"``, ``"schema": 2``)::
      "options": {"targets", "check", "skip", "host_key_checking", "local", "inventory", "limit",
                  "ran_by", "concurrency", "timeout"},          # the scan's settings, as in its report
      "hosts": [{"name", "address", "roles", "groups", "paths", "status", "error",
-                "started", "seconds", "collected_at", "stdout_sha256",   # the last three when status is "ok"
+                "started", "seconds", "known_hosts", "collected_at", "stdout_sha256",   # the last three when status is "ok"
                 "records": [{"type", "args", "payload_b64", "sha256"}]}]}
 
 Schema 1 bundles (records framed by position, with the plan beside them) are refused with a
@@ -100,7 +100,7 @@ def to_bundle(report: ScanReport) -> dict[str, Any]:
             "name": h.host.name, "address": h.host.address, "roles": list(h.host.roles),
             "groups": list(h.host.groups), "paths": dict(h.host.paths),
             "status": h.error.status.value if h.error else "ok", "error": h.error.reason if h.error else None,
-            "started": h.started.isoformat(), "seconds": h.seconds,
+            "started": h.started.isoformat(), "seconds": h.seconds, "known_hosts": h.known_hosts,
         }
         if h.collected is not None:
             records = [_redact_record(r) for r in h.collected.records]
@@ -156,6 +156,7 @@ _HOST: dict[str, tuple[_Check, str]] = {
     "status": (lambda v: v in set(HostStatus), f"one of {', '.join(HostStatus)}"),
     "error": (lambda v: v is None or isinstance(v, str), "text or null"),
     "started": (_is_date, "an ISO 8601 date"), "seconds": (_is_number, "a number"),
+    "known_hosts": (lambda v: v is None or isinstance(v, str), "text or null"),
 }
 _COLLECTED: dict[str, tuple[_Check, str]] = {
     "collected_at": (_is_date, "an ISO 8601 date"), "stdout_sha256": (_is_sha256, "a sha256 (64 hex digits)"),
@@ -236,8 +237,9 @@ def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> S
         host = Host(name=h["name"], address=h["address"], roles=tuple(h["roles"]), groups=tuple(h["groups"]),
                     ssh=SSHSettings(), paths=h["paths"], origin=where)
         started = datetime.fromisoformat(h["started"])
+        known_hosts = h["known_hosts"]             # what the scan checked this host's key against
         if h["status"] != "ok":
-            scans.append(HostScan(host, options.benchmark, started, h["seconds"],
+            scans.append(HostScan(host, options.benchmark, started, h["seconds"], known_hosts=known_hosts,
                                   error=HostError(HostStatus(h["status"]), h["error"] or "")))
             continue
         _covers(records, plan_for(host, catalog, options), h["name"], options.benchmark, where)
@@ -245,10 +247,11 @@ def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> S
         try:
             detection, findings = assess(host, facts, catalog, options)
         except HostFailure as exc:            # e.g. no Kubernetes component for its roles
-            scans.append(HostScan(host, options.benchmark, started, h["seconds"], error=exc.error))
+            scans.append(HostScan(host, options.benchmark, started, h["seconds"], known_hosts=known_hosts,
+                                  error=exc.error))
             continue
         scans.append(HostScan(host, detection.benchmark if detection else options.benchmark, started, h["seconds"],
-                              findings=findings, facts=facts, detection=detection))
+                              findings=findings, facts=facts, detection=detection, known_hosts=known_hosts))
     created = datetime.fromisoformat(data["created"])
     sel = options.selection
     return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -25,7 +26,7 @@ from . import __version__
 from .catalog import load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
-from .inventory import load_inventory
+from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Control, Host, ScanReport, SSHSettings
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .report import FORMATS, check_out_dir, to_dict, write_atomic
@@ -52,7 +53,7 @@ def _positive(kind: type) -> Any:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:          # float('nan') <= 0 is False: test finiteness first
             raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
         return value
     return parse
@@ -167,6 +168,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         if not args.inventory:
             raise UsageError("scan", "give an inventory file, or --local to scan this machine")
         hosts = load_inventory(args.inventory, args.limit)
+        for warning in shared_endpoints(hosts):
+            print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
     options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
@@ -220,7 +223,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
-    hosts = load_inventory(args.inventory)
+    hosts = load_inventory(args.inventory, check_files=False)       # prints only; contacts nothing
     check_paths(hosts, catalog)
     if args.host:
         hosts = tuple(h for h in hosts if h.name == args.host)
@@ -296,7 +299,7 @@ def _cmd_checks(args: argparse.Namespace) -> int:
 
 def _cmd_inventory(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    hosts = load_inventory(args.inventory, args.limit)
+    hosts = load_inventory(args.inventory, args.limit, check_files=False)    # prints only; contacts nothing
     check_paths(hosts, catalog)
     rows = [[h.name, h.address, h.ssh.port or "(ssh config)", h.ssh.user or "(ssh config)", ",".join(h.roles),
              ",".join(host_targets(h, catalog)), h.ssh.jump or "", h.ssh.become or "",

@@ -16,32 +16,39 @@ OpenSSH. Unknown keys are errors, so a typo such as ``adress`` never silently do
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import yamlsrc
 from .errors import InventoryError, UsageError
+from .jumphost import parse_jump
 from .models import ROLES, Host, SSHSettings
 from .yamlsrc import LDict, LList
 
 #: keys a host, a group or defaults may set, with the type each expects
 _SETTINGS: dict[str, str] = {
-    "port": "int", "user": "str", "key_files": "list", "known_hosts": "str", "jump": "str",
+    "port": "int", "user": "str", "key_files": "list", "known_hosts": "str", "jump": "jump",
     "become": "str", "ssh_config": "str", "connect_timeout": "number", "timeout": "number",
     "roles": "list", "paths": "map",
 }
 _HOST_ONLY = {"address": "str", "groups": "list"}
 _GROUP_ONLY = {"groups": "list"}
 _ROLE_ALIASES = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
+#: settings that name files on this machine: they must exist when a scan is to use them
+_FILE_KEYS = ("key_files", "known_hosts", "ssh_config")
 
 
-def load_inventory(path: str | Path, limit: Iterable[str] = ()) -> tuple[Host, ...]:
+def load_inventory(path: str | Path, limit: Iterable[str] = (), *, check_files: bool = True) -> tuple[Host, ...]:
     """Load an inventory file and return its hosts, in file order.
 
     Args:
         path: the YAML file.
         limit: host names or globs (``worker-*``); empty means every host. A pattern that
             matches nothing is an error, so a typo never turns into an empty scan.
+        check_files: the ``key_files``, ``known_hosts`` and ``ssh_config`` files named must
+            exist (so a typo is reported at its line, before any host is contacted); off for
+            commands that only print (``plan``).
 
     Raises:
         InventoryError: one line, ``file:line: what was expected``.
@@ -60,20 +67,59 @@ def load_inventory(path: str | Path, limit: Iterable[str] = ()) -> tuple[Host, .
         str(name): _block(body or LDict(), _SETTINGS | _GROUP_ONLY, where, f"groups.{name}", groups_raw.line_of(name))
         for name, body in groups_raw.items()
     }
+    blocks = [defaults, *groups.values()]
     hosts_raw = doc.get("hosts")
     if not isinstance(hosts_raw, LDict) or not hosts_raw:
         raise InventoryError(where(doc.line_of("hosts") if "hosts" in doc else doc.line),
                              "expected 'hosts:' with at least one host")
     for gname, group in groups.items():
-        for parent in group.get("groups", ()):
+        for parent in group.get("groups") or ():
             if parent not in groups:
                 raise InventoryError(where(group.line_of("groups")), f"group '{gname}' names unknown group '{parent}'")
+    _refuse_cycles(groups, groups_raw, where)
     hosts = []
     for name, body in hosts_raw.items():
         line = hosts_raw.line_of(name)
         block = _block(body or LDict(), _SETTINGS | _HOST_ONLY, where, f"hosts.{name}", line)
+        blocks.append(block)
         hosts.append(_resolve(str(name), block, groups, defaults, where, line))
+    if check_files:
+        for block in blocks:
+            _check_files(block, where)
     return _limit(tuple(hosts), tuple(limit))
+
+
+def _refuse_cycles(groups: dict[str, LDict], groups_raw: LDict, where: _Where) -> None:
+    """A group that is its own ancestor (``a → b → a``, ``a → a``) is an error at the group's line:
+    its settings would have no defined precedence."""
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            start = path[path.index(name)]
+            raise InventoryError(where(groups_raw.line_of(start)),
+                                 f"group '{start}' is its own ancestor: {' → '.join(path[path.index(name):] + (name,))}")
+        if name in done:
+            return
+        for parent in groups[name].get("groups") or ():
+            visit(parent, path + (name,))
+        done.add(name)
+
+    for name in groups:
+        visit(name, ())
+
+
+def _check_files(block: LDict, where: _Where) -> None:
+    """Files named by ``key_files``, ``known_hosts`` and ``ssh_config`` must exist, at their line."""
+    for key in _FILE_KEYS:
+        value = block.get(key)
+        if value is None or (key == "ssh_config" and str(value).lower() == "none"):
+            continue
+        items = list(enumerate(value)) if isinstance(value, LList) else [(None, value)]
+        for index, name in items:
+            line = block.line_of(key) if index is None else value.line_of(index)
+            if not Path(os.path.expanduser(str(name))).is_file():
+                raise InventoryError(where(line), f"{key}: no such file '{name}'")
 
 
 class _Where:
@@ -103,6 +149,13 @@ def _block(body: Any, spec: dict[str, str], where: _Where, what: str, line: int)
         value, at = body[key], where(body.line_of(key))
         if kind == "str" and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
             raise InventoryError(at, f"{what}.{key} must be a string")
+        if kind == "jump":
+            if not isinstance(value, str):
+                raise InventoryError(at, f"{what}.{key} must be [user@]host[:port], got {value!r}")
+            try:
+                parse_jump(value)
+            except ValueError as exc:
+                raise InventoryError(at, f"{what}.{key}: {exc}") from None
         if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536):
             raise InventoryError(at, f"{what}.{key} must be a port number (1-65535), got {value!r}")
         if kind == "number" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
@@ -179,6 +232,24 @@ def _str(value: Any) -> str | None:
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def shared_endpoints(hosts: tuple[Host, ...]) -> list[str]:
+    """One warning per host that has the same address and port as an earlier one: likely a
+    copy-paste slip, and the node would be scanned (and counted) twice. Not an error: two names
+    for one machine can be meant (and a port left to the ssh config may differ per name)."""
+    first: dict[tuple[str, int | None], Host] = {}
+    warnings = []
+    for host in hosts:
+        key = (host.address, host.ssh.port)
+        if key in first:
+            other = first[key]
+            port = f" port {host.ssh.port}" if host.ssh.port else ""
+            warnings.append(f"{host.origin}: host '{host.name}' has the same address {host.address}{port} as "
+                            f"'{other.name}' ({other.origin}); both will be scanned")
+        else:
+            first[key] = host
+    return warnings
 
 
 def _limit(hosts: tuple[Host, ...], patterns: tuple[str, ...]) -> tuple[Host, ...]:

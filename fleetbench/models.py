@@ -302,6 +302,9 @@ class HostScan:
     facts: HostFacts | None = None
     detection: Detection | None = None    #: None when the benchmark was forced or the host failed
     collected: Collected | None = None
+    #: the known_hosts file(s) the host key was checked against; None when it was not checked
+    #: (--insecure-no-host-key-check, --local, or SSH settings that could not be read)
+    known_hosts: str | None = None
 
     @property
     def assessed(self) -> bool:

@@ -104,15 +104,14 @@ def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
 async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
     """Scan every host; never raises for a host's failure."""
     started = datetime.now(timezone.utc)
-    connector = Connector(options.transport)
+    connector = Connector(options.transport, asyncio.Semaphore(options.handshakes))
     in_flight = asyncio.Semaphore(options.concurrency)
-    handshakes = asyncio.Semaphore(options.handshakes)
 
     async def one(host: Host) -> HostScan:
         started = datetime.now(timezone.utc)
         try:
             async with in_flight:
-                return await scan_host(host, catalog, options, connector, handshakes)
+                return await scan_host(host, catalog, options, connector)
         except Exception as exc:  # noqa: BLE001 - scan_host contains its own; this is the last line of defence
             return _internal_error(host, options, started, exc)
 
@@ -150,8 +149,7 @@ def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
     return P.build(controls, catalog, host.paths)
 
 
-async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
-                    connector: Connector, handshakes: asyncio.Semaphore) -> HostScan:
+async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector) -> HostScan:
     """Every per-host step, from planning to verdicts, inside one ``try``: the result is a value."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
@@ -163,7 +161,7 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
         source = S.render(plan, nonce)
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
-                           else _run_remote(host, source, options, connector, handshakes))
+                           else _run_remote(host, source, options, connector))
         records = S.parse(batch.stdout, nonce)
         raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records))
         host_facts = F.build(records, catalog.components.values())
@@ -175,20 +173,28 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions,
     except BatchError as exc:
         error = HostError(HostStatus.ERROR, _batch_reason(str(exc), batch))
     except Exception as exc:  # noqa: BLE001 - a bug must not take the fleet down; logged with its traceback
-        return _internal_error(host, options, started, exc, round(time.monotonic() - t0, 3))
+        return _internal_error(host, options, started, exc, round(time.monotonic() - t0, 3),
+                               _known_hosts(host, options, connector))
     else:
         return HostScan(host=host, benchmark=detection.benchmark if detection else options.benchmark,
                         started=started, seconds=round(time.monotonic() - t0, 3), findings=findings,
-                        facts=host_facts, detection=detection, collected=raw)
+                        facts=host_facts, detection=detection, collected=raw,
+                        known_hosts=_known_hosts(host, options, connector))
     return HostScan(host=host, benchmark=options.benchmark, started=started,
-                    seconds=round(time.monotonic() - t0, 3), error=error)
+                    seconds=round(time.monotonic() - t0, 3), error=error,
+                    known_hosts=_known_hosts(host, options, connector))
+
+
+def _known_hosts(host: Host, options: ScanOptions, connector: Connector) -> str | None:
+    """The known_hosts file(s) this host's key was checked against (None: not checked, or --local)."""
+    return None if options.local else connector.known_hosts_label(host)
 
 
 def _internal_error(host: Host, options: ScanOptions, started: datetime, exc: Exception,
-                    seconds: float = 0.0) -> HostScan:
+                    seconds: float = 0.0, known_hosts: str | None = None) -> HostScan:
     """A bug met on one host: logged with its traceback, and that host is "not assessed"."""
     log.error("internal error while scanning %s", host.name, exc_info=exc)
-    return HostScan(host=host, benchmark=options.benchmark, started=started, seconds=seconds,
+    return HostScan(host=host, benchmark=options.benchmark, started=started, seconds=seconds, known_hosts=known_hosts,
                     error=HostError(HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}"))
 
 
@@ -218,10 +224,8 @@ def probe_command(host: Host) -> str:
     return f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
 
 
-async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector,
-                      handshakes: asyncio.Semaphore) -> Batch:
-    async with handshakes:
-        conn = await connector.connect(host)
+async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector) -> Batch:
+    conn = await connector.connect(host)            # bounded by --handshakes inside the connector
     async with conn:
         try:
             return _checked(await run_script(conn, probe_command(host), source, options.transport.max_output))

@@ -1,8 +1,9 @@
 """YAML loading that remembers line numbers, so every input error can name file:line.
 
 PyYAML's safe loader is used unchanged except that mappings become :class:`LDict` and
-sequences :class:`LList`, which carry the line of the node and of each key or item. Values
-are otherwise plain Python objects. Duplicate keys are an error (PyYAML silently keeps the
+sequences :class:`LList`, which carry the line of the node and of each key or item. Keys are
+the scalar's text as written (YAML would turn a host named ``true``, ``123`` or ``1.10`` into a
+bool, an int or the float 1.1; a name must stay the name). Values are otherwise plain Python objects. Duplicate keys are an error (PyYAML silently keeps the
 last one, which hides typos in inventories).
 """
 
@@ -44,11 +45,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
     result.line = node.start_mark.line + 1
     result.key_lines = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)):
+        if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be plain scalars", key_node.start_mark)
-        key = str(key)
+        key = key_node.value          # as written: `true:`, `123:`, `1.10:`, `null:` stay those names
         if key in result:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key '{key}'", key_node.start_mark)
@@ -85,5 +85,9 @@ def load(path: Path, error: Callable[[str, str], Exception]) -> Any:
         line = mark.line + 1 if mark else 1
         problem = exc.problem or exc.context or "invalid YAML"
         raise error(f"{path}:{line}", f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:          # a control character such as NUL: no mark, a position
+        line = text.count("\n", 0, exc.position) + 1
+        raise error(f"{path}:{line}", f"invalid YAML: control character #x{exc.character:04x} "
+                                      "is not allowed (is this a text file?)") from None
     except yaml.YAMLError as exc:
-        raise error(str(path), f"invalid YAML: {exc}") from None
+        raise error(str(path), "invalid YAML: " + " ".join(str(exc).split())) from None

@@ -25,6 +25,12 @@ def run(capsys, *argv):
     (["scan", "{bad}"], "bad.yaml:3: unknown key 'adress' in hosts.a"),
     (["scan", "{paths}"], "paths.yaml:2: host 'a': unknown path variable 'kubelet.conf'"),
     (["scan"], "give an inventory file, or --local"),
+    (["scan", "{inv}", "--timeout", "nan"], "--timeout: expected a positive number, got 'nan'"),
+    (["scan", "{inv}", "--timeout", "inf"], "--timeout: expected a positive number, got 'inf'"),
+    (["scan", "{inv}", "--connect-timeout", "Infinity"], "--connect-timeout: expected a positive number, got 'Infinity'"),
+    (["scan", "{jump}"], "jump.yaml:2: hosts.a.jump: jump 'ops@bastion:notaport': port must be a number"),
+    (["scan", "{keys}"], "keys.yaml:2: key_files: no such file '/nonexistent/id_typo'"),
+    (["scan", "{cycle}"], "cycle.yaml:2: group 'a' is its own ancestor: a → b → a"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
@@ -34,8 +40,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv,
     bad.write_text("hosts:\n  a:\n    adress: 127.0.0.1\n    roles: [worker]\n")
     paths = tmp_path / "paths.yaml"
     paths.write_text("hosts:\n  a: {address: 127.0.0.1, roles: [worker], paths: {kubelet.conf: /x}}\n")
+    jump = tmp_path / "jump.yaml"
+    jump.write_text("hosts:\n  a: {address: 127.0.0.1, roles: [worker], jump: 'ops@bastion:notaport'}\n")
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("hosts:\n  a: {address: 127.0.0.1, roles: [worker], key_files: [/nonexistent/id_typo]}\n")
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text("groups:\n  a: {groups: [b]}\n  b: {groups: [a], roles: [worker]}\nhosts:\n  h: {groups: [a]}\n")
     out_dir = tmp_path / "reports"
-    args = [a.format(inv=inv, bad=bad, paths=paths) for a in argv]
+    args = [a.format(inv=inv, bad=bad, paths=paths, jump=jump, keys=keys, cycle=cycle) for a in argv]
     if args[0] == "scan":
         args += ["--out-dir", str(out_dir)]
     code, out, err = run(capsys, *args)
@@ -63,3 +75,19 @@ def test_checks_diff_lists_what_changed(capsys):
     assert "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA" in out     # dropped from the 1.2.29 allow-list
     code, out, _ = run(capsys, "checks", "--benchmark", "cis-1.10", "--diff", "cis-1.11")
     assert "1.1.20  mode" in out and "1.2.30  added" in out
+
+
+def test_hosts_sharing_an_address_warn_and_the_scan_proceeds(tmp_path, capsys):
+    import socket
+    with socket.socket() as s:                      # a closed loopback port: refused at once, nothing scanned
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "known_hosts").write_text("")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"defaults: {{port: {port}, ssh_config: none, known_hosts: {tmp_path}/known_hosts}}\n"
+                   "hosts:\n  a: {address: 127.0.0.1, roles: [worker]}\n  b: {address: 127.0.0.1, roles: [worker]}\n")
+    code, out, err = run(capsys, "scan", str(inv), "--out-dir", str(tmp_path / "r"), "--connect-timeout", "2")
+    assert code == 4                                # both scanned: refused, not assessed
+    assert err.strip() == (f"fleetbench: warning: {inv}:4: host 'b' has the same address 127.0.0.1 port {port} "
+                           f"as 'a' ({inv}:3); both will be scanned")
+    assert out.count("unreachable") >= 2 or out.count("connection refused") >= 2

@@ -40,6 +40,7 @@ def _host(h: HostScan) -> dict[str, Any]:
         "status": h.error.status.value if h.error else "ok",
         "error": redact_text(h.error.reason) if h.error else None,
         "benchmark": h.benchmark, "started": h.started.isoformat(), "seconds": h.seconds,
+        "known_hosts": h.known_hosts,
         "results": [_finding(f) for f in h.findings],
         "summary": h.summary(),
         "evidence": _evidence(h.facts),

@@ -108,7 +108,7 @@ def scanned(fleet, tmp_path_factory):
     bundle = out / "bundle.json"
     fds_before, kids_before = open_fds(), children()     # the lab's own node processes are children too
     t0 = time.monotonic()
-    code = main(["scan", str(inventory), "--out-dir", str(out), "--format", ",".join(FORMATS), "--no-color",
+    code = main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--format", ",".join(FORMATS), "--no-color",
                  "--connect-timeout", str(CONNECT_TIMEOUT), "--timeout", str(HOST_TIMEOUT), "--bundle", str(bundle)])
     wall = time.monotonic() - t0
     return code, out, bundle, wall, (fds_before, kids_before), (open_fds(), children())

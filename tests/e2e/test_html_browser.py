@@ -180,7 +180,7 @@ def _set_filter(name: str, value: str | bool) -> str:
 def reports(tmp_path_factory) -> tuple[int, Path]:
     out = tmp_path_factory.mktemp("reports")
     with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.79.0.") as lab:
-        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json,html,csv,junit",
+        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json,html,csv,junit",
                      "--quiet"])
     return code, out
 

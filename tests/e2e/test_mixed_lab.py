@@ -30,7 +30,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(lab, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--quiet"])
+    main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--quiet"])
     data = json.loads((out / "report.json").read_text())
     return {h["name"]: h for h in data["hosts"]}
 

@@ -32,7 +32,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scanned(lab, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json", "--quiet"])
+    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json", "--quiet"])
     data = json.loads((out / "report.json").read_text())
     return code, data
 
@@ -71,7 +71,7 @@ def test_benchmark_detected_per_node(scanned):
 
 
 def test_forced_benchmark(lab, tmp_path):
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--benchmark", "cis-1.12",
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--flat", "--benchmark", "cis-1.12",
                  "--quiet", "--limit", "worker-1"]) == 3
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["benchmark"] == "cis-1.12" and data["hosts"][0]["benchmark"] == "cis-1.12"
@@ -130,7 +130,7 @@ def test_plan_prints_one_script_per_host(lab, capsys):
 
 
 def test_local_scan_runs_the_same_probe(tmp_path, capsys):
-    code = main(["scan", "--local", "--out-dir", str(tmp_path), "--quiet"])
+    code = main(["scan", "--local", "--out-dir", str(tmp_path), "--flat", "--quiet"])
     assert code in (0, 3) and json.loads((tmp_path / "report.json").read_text())["hosts"][0]["status"] == "ok"
 
 
@@ -140,7 +140,7 @@ def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
     inventory = tmp_path / "auditor.yaml"
     inventory.write_text(lab.inventory_path.read_text().replace("user: root", "user: auditor"))
     out = tmp_path / "out"
-    main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--limit", "worker-1"])
+    main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--quiet", "--limit", "worker-1"])
     host = json.loads((out / "report.json").read_text())["hosts"][0]
     assert host["status"] == "ok" and host["evidence"]["uid"] == 1001
     r = {x["id"]: x for x in host["results"]}
@@ -151,9 +151,9 @@ def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
 
 def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     scan_out, eval_out, bundle = tmp_path / "scan", tmp_path / "eval", tmp_path / "bundle.json"
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(scan_out), "--quiet", "--bundle", str(bundle)]) == 3
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(scan_out), "--flat", "--quiet", "--bundle", str(bundle)]) == 3
     lab.stop_sshd("cp-1")                                   # nothing is contacted from here on
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet"]) == 3
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat", "--quiet"]) == 3
 
     def verdicts(path):
         data = json.loads(path.read_text())
@@ -164,7 +164,7 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     assert all(len(h["stdout_sha256"]) == 64 and h["collected_at"] and h["records"] for h in raw["hosts"])
 
     # another version, offline: the auto scan collected what every benchmark needs
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet", "--benchmark", "cis-1.12"]) == 3
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat", "--quiet", "--benchmark", "cis-1.12"]) == 3
     assert {h["benchmark"] for h in json.loads((eval_out / "report.json").read_text())["hosts"]} == {"cis-1.12"}
 
     # an altered bundle is refused
@@ -172,7 +172,7 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     record["payload_b64"] = base64.b64encode(b"tampered").decode()
     bundle.write_text(json.dumps(raw))
     capsys.readouterr()
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out)]) == 2
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat"]) == 2
     assert "does not match its sha256" in capsys.readouterr().err
     lab.start_sshd("cp-1")
 
@@ -194,7 +194,7 @@ def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-
     lab.stop_sshd("worker-1")
     lab.rotate_host_key("worker-2")
     out = tmp_path / "out"
-    code = main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--connect-timeout", "5"])
+    code = main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--quiet", "--connect-timeout", "5"])
     data = json.loads((out / "report.json").read_text())
     status = {h["name"]: (h["status"], h["error"]) for h in data["hosts"]}
     assert code == 4

@@ -102,6 +102,18 @@ def test_control_plane_verdicts(scanned):
     assert "flag --config" in json.dumps(scanned[1]["hosts"][0]["evidence"]["paths"]["kubelet.config"])
 
 
+def test_settings_under_secret_sounding_names_stay_readable(scanned):
+    """Redaction hides secrets, not settings: the demo's 1.2.30, 1.3.3 and the bootstrap-token flag."""
+    r = results(scanned[1], "cp-1")
+    assert r["1.3.3"]["actual"] == "--use-service-account-credentials=true" and r["1.3.3"]["status"] == "PASS"
+    assert "<redacted>" not in json.dumps([r["1.2.30"], r["1.3.3"]])
+    assert r["1.2.30"]["actual"] in ("--service-account-extend-token-expiration not set",
+                                     "--service-account-extend-token-expiration=true",
+                                     "--service-account-extend-token-expiration=false")
+    argv = scanned[1]["hosts"][0]["evidence"]["processes"]["apiserver"]["argv"]
+    assert "--enable-bootstrap-token-auth=true" in argv
+
+
 def test_default_worker_verdicts(scanned):
     r = results(scanned[1], "worker-1")
     assert not any(k.startswith(("1.", "2.", "3.", "5.")) for k in r)   # worker targets only

@@ -127,10 +127,12 @@ def write_atomic(path: Path, data: bytes) -> None:
 def check_writable(folder: Path, flag: str) -> None:
     """Before any host is contacted: ``folder`` can be created and a file written in it.
 
-    Creates the folder (it will be written anyway) and a temporary file, which it removes.
+    Creates the missing folders and a temporary file, then removes all of them again, so that a
+    later refusal (bad input found after this check) leaves nothing behind.
     """
     if folder.exists() and not folder.is_dir():
         raise UsageError(flag, f"'{folder}' exists and is not a directory")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".fleetbench-check.", dir=folder)
@@ -138,6 +140,12 @@ def check_writable(folder: Path, flag: str) -> None:
         os.unlink(tmp)
     except OSError as exc:
         raise UsageError(flag, f"cannot write to '{folder}': {exc.strerror or exc}") from None
+    finally:
+        for p in created:                   # deepest first; only the empty folders made here
+            try:
+                p.rmdir()
+            except OSError:
+                break
 
 
 def check_out_dir(out_dir: Path, flat: bool = False) -> None:

@@ -14,11 +14,11 @@ Sheets (README, "XLSX report"):
   per host × check; a host that was not assessed gets one row saying so;
 - ``matrix <role group>``: one sheet per role group (``matrix worker``…): the columns of
   matrix.csv for that group's hosts and the group's majority and outliers, one row per control
-  that some host of the group ran (or could not run, being not assessed).
+  that some host of the group ran (every control, when no host of the group was assessed).
 
 Every sheet has its header row frozen and an autofilter; status cells are coloured as in
 report.html. Characters a workbook cannot hold (control characters from node data) are written
-as ``\\xNN``, as in junit.xml.
+as ``\\xNN``, as in junit.xml; so is a carriage return, which XML would read back as a line feed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .model import Report
 
 #: status → fill colour (the report.html palette, lightened for print)
 FILLS = {"PASS": "C6EFCE", "FAIL": "FFC7CE", "WARN": "FFEB9C", "INFO": "DDEBF7", M.NOT_ASSESSED: "D9D9D9"}
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b-\x1f]")   # what XML cannot hold, and CR (read back as LF)
 _SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
 _FILLS = {status: PatternFill("solid", fgColor=colour) for status, colour in FILLS.items()}
 _BOLD = Font(bold=True)
@@ -101,8 +101,8 @@ def _group_rows(matrix: M.Matrix, index: int, run: tuple[str, str]) -> Iterable[
     yield [*MATRIX_COLUMNS, *(h.name for h in hosts), "majority", "outliers", "benchmark", "run_id", "scanned"]
     for row in matrix.rows:
         g = row.groups[index]
-        if all(c.status == M.NOT_APPLICABLE for c in g.cells):
-            continue
+        if g.ran == 0 and g.not_assessed < len(g.cells):    # no host of the group runs it (one that was not
+            continue                                        # assessed says so on the controls the others ran)
         majority = f"{g.majority} {g.majority_count}/{g.ran}" if g.majority else (
             M.NOT_ASSESSED if g.not_assessed == len(g.cells) else "")
         yield [row.id, row.title, row.section, row.target, row.scored, row.automated,

@@ -33,6 +33,8 @@ from markupsafe import Markup
 from . import matrix as M
 from .model import HostReport, Report, Result
 
+#: host columns per printed matrix table: what an A4 landscape page holds at 9 pt
+PRINT_HOSTS = 12
 #: status → the CSS class of a matrix cell (short: a 500 × 130 matrix has 65,000 cells)
 CELL_CLASS = {"PASS": "p", "FAIL": "f", "WARN": "w", "INFO": "i", M.NOT_APPLICABLE: "n", M.NOT_ASSESSED: "x"}
 
@@ -54,7 +56,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["when"] = when
     env.globals.update(STATUSES=M.STATUSES, NOT_ASSESSED=M.NOT_ASSESSED, NOT_APPLICABLE=M.NOT_APPLICABLE,
-                       CELL_CLASS=CELL_CLASS)
+                       CELL_CLASS=CELL_CLASS, PRINT_HOSTS=PRINT_HOSTS)
     return env
 
 

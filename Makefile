@@ -13,8 +13,9 @@ OUT    ?= reports
 # busybox/dash to test the probe under several shells, iproute2/util-linux for namespaces.
 # sudo: the fault lab's "sudo asks for a password" host. chromium (+ fonts for readable
 # screenshots): the HTML report is rendered in a real headless browser by the tests.
+# poppler-utils: pdftotext/pdfinfo read the report printed to PDF back (font size, page numbers).
 APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo \
-                chromium fonts-dejavu-core
+                chromium fonts-dejavu-core poppler-utils
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,7 +37,7 @@ demo: deps venv
 	@echo
 	@$(VENV)/bin/fleetbench scan .lab/inventory.yaml --out-dir $(OUT) --format all; code=$$?; \
 	echo; echo "fleetbench exited with $$code (0 clean, 3 = some FAIL, as expected on this lab; 4 = hosts not assessed)"; \
-	echo "Reports: $$(cd $(OUT) && pwd)/"; \
+	echo "Reports of this run: $$(cd $(OUT)/latest && pwd -P)/ (also $$(cd $(OUT) && pwd)/latest/, the newest run)"; \
 	echo "The lab keeps running for you to explore (inventory: .lab/inventory.yaml); 'make lab-down' stops it."
 
 lab-up: deps venv

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fleetbench import __version__  # noqa: E402
 from fleetbench.catalog import load_catalog  # noqa: E402
-from fleetbench.report import WRITERS, write  # noqa: E402
+from fleetbench.report import WRITERS, from_dict, write  # noqa: E402
 
 KUBELET = ["/usr/bin/kubelet", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
            "--kubeconfig=/etc/kubernetes/kubelet.conf", "--config=/var/lib/kubelet/config.yaml",
@@ -105,11 +105,12 @@ def main() -> None:
           f"({sum(len(h['results']) for h in data['hosts'])} results, {data['summary']['hosts_not_assessed']} hosts "
           f"not assessed), Python {sys.version.split()[0]}")
     print(f"{'format':8} {'render':>8}  {'file':12} {'size':>10}")
+    model = from_dict(data)
     for fmt, render in WRITERS.items():
         best = float("inf")
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            files = render(data)
+            files = render(model)
             best = min(best, time.perf_counter() - t0)
         for i, (name, payload) in enumerate(files.items()):
             head = f"{fmt:8} {best:6.2f} s" if i == 0 else " " * 17
@@ -119,7 +120,7 @@ def main() -> None:
                 print(f"{'':19}{sum(text.count(f'<{t}') for t in ('td', 'th', 'tr')):,} table cells and rows, "
                       f"{text.count('<details'):,} <details>")
     if args.out:
-        for path in write(data, list(WRITERS), args.out):
+        for path in write(model, list(WRITERS), args.out, flat=True).paths:
             print(f"wrote {path}")
 
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -29,7 +30,7 @@ from .errors import InputError, UsageError
 from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Control, Host, ScanReport, SSHSettings
 from .bundle import evaluate_bundle, load_bundle, to_bundle
-from .report import FORMATS, check_out_dir, to_dict, write_atomic
+from .report import FORMATS, build, check_out_dir, check_writable, write_atomic
 from .report import write as write_reports
 from .report import console
 from .runner import AUTO, ScanOptions, Selection, candidates, check_paths, host_targets, plan_for, probe_command, scan
@@ -60,7 +61,11 @@ def _positive(kind: type) -> Any:
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", default="reports", help="where report files go (default ./reports)")
+    p.add_argument("--out-dir", default="reports",
+                   help="where report files go (default ./reports): each run in its own folder "
+                        "<UTC time>-<run id>/, with a 'latest' symlink to the newest")
+    p.add_argument("--flat", action="store_true",
+                   help="write fixed file names directly in --out-dir (removing other formats' files of an earlier run)")
     p.add_argument("--format", type=_csv, default=["json"],
                    help=f"report files to write: {', '.join(FORMATS)}, or all (default json)")
     p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
@@ -127,13 +132,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="fleetbench: %(levelname)s: %(message)s")
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()                  # here, so that a closed pipe is caught below, not at exit
+        return code
     except InputError as exc:
         print(f"fleetbench: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:                 # `fleetbench checks | head -1`: the reader has had enough
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("fleetbench: interrupted; no report written", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: send further output (and the flush at exit) to /dev/null, quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _say(text: str = "", end: str = "\n") -> None:
+    """Print to stdout; a reader that went away (``| head``) silences the rest, never the scan:
+    the report files are still written and the exit code still says what was found."""
+    try:
+        print(text, end=end, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _benchmark(args: argparse.Namespace, catalog: Catalog, default: str | None = None) -> str:
@@ -157,7 +183,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
-    _check_output(args)
+    _check_formats(args)
     if args.local:
         for role in args.roles:
             if role not in catalog.role_targets:
@@ -171,6 +197,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for warning in shared_endpoints(hosts):
             print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
+    _check_destinations(args, bundle=args.bundle)
     options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
                           inventory=None if args.local else args.inventory, limit=tuple(args.limit),
@@ -181,30 +208,45 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.bundle:
         path = Path(args.bundle)
         write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
-        print(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
+        _say(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
     return code
 
 
-def _check_output(args: argparse.Namespace) -> None:
+def _check_formats(args: argparse.Namespace) -> None:
     if args.format == ["all"]:
         args.format = list(FORMATS)
+    if not args.format:
+        raise UsageError("--format", f"no format given (expected one or more of: {', '.join(FORMATS)}, or all)")
     for fmt in args.format:
         if fmt not in FORMATS:
-            raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)})")
-    check_out_dir(Path(args.out_dir))
+            raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)}, or all)")
+
+
+def _check_destinations(args: argparse.Namespace, bundle: str | None = None) -> None:
+    """Last step before any host is contacted: every file this run will write can be written."""
+    check_out_dir(Path(args.out_dir), flat=args.flat)
+    if bundle:
+        path = Path(bundle)
+        if path.is_dir():
+            raise UsageError("--bundle", f"'{path}' is a directory (expected a file name)")
+        check_writable(path.parent, "--bundle")
 
 
 def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int:
     """Console report, report files, exit code: the same for `scan` and `evaluate`."""
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
-    data = to_dict(report, sections=sections)
+    data = build(report, sections=sections)
     color = not args.no_color and sys.stdout.isatty()
-    print(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
-    for path in write_reports(data, args.format, Path(args.out_dir)):
-        print(f"wrote {path}")
+    _say(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
+    written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
+    for path in written.removed:
+        _say(f"removed {path} (left by an earlier --flat run in another format)")
+    where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
+    _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
+         + ", ".join(p.name for p in written.paths))
     if report.not_assessed():
         return EXIT_NOT_ASSESSED
-    return EXIT_FAIL if data["summary"]["FAIL"] else EXIT_OK
+    return EXIT_FAIL if data.summary.FAIL else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -214,7 +256,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not (args.targets or args.check or args.skip):
         args.targets, args.check, args.skip = (list(bundle.data["options"].get(k, [])) for k in ("targets", "check", "skip"))
     selection = _selection(args, catalog, bench)
-    _check_output(args)
+    _check_formats(args)
+    _check_destinations(args)
     report = evaluate_bundle(bundle, catalog, ScanOptions(benchmark=bench, selection=selection))
     return _emit(report, catalog, args)
 

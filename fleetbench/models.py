@@ -6,6 +6,7 @@ only in the YAML loaders (``inventory``, ``catalog``), which convert to these ty
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -315,6 +316,15 @@ class HostScan:
         return {s.value: counts.get(s, 0) for s in STATUSES}
 
 
+def new_run_id() -> str:
+    """A fresh run id: 12 random hex characters, made once per scan (or re-evaluation).
+
+    Why random rather than a counter: runs from several jump hosts (and, later, several history
+    databases) must never collide; the run folder puts the UTC timestamp in front for sorting.
+    """
+    return secrets.token_hex(6)
+
+
 @dataclass(frozen=True, slots=True)
 class ScanReport:
     tool_version: str
@@ -324,6 +334,7 @@ class ScanReport:
     finished: datetime
     hosts: tuple[HostScan, ...]
     options: Mapping[str, Any]            #: what the user chose: targets, checks, insecure, ...
+    run_id: str = field(default_factory=new_run_id)   #: names this run in reports and folders
 
     def summary(self) -> dict[str, int]:
         total: Counter[str] = Counter()

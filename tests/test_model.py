@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from fleetbench.evaluate import evaluate
 from fleetbench.models import Host, HostScan, ScanReport, SSHSettings
-from fleetbench.report import console, to_dict
+from fleetbench.report import build, console, to_dict
 
 from .factsbuilder import host_facts
 
@@ -21,8 +21,9 @@ def test_non_utf8_node_data_reaches_every_output(catalog):
     now = datetime.now(timezone.utc)
     host = Host("n1", "127.0.0.1", ("worker",), (), SSHSettings(), {}, "test")
     report = ScanReport("0", "cis-1.12", catalog.digest, now, now, (HostScan(host, "cis-1.12", now, 0.1, (finding,)),), {})
-    data = to_dict(report)
+    data = to_dict(build(report))
     text = json.dumps(data, ensure_ascii=False).encode("utf-8")        # would raise on a lone surrogate
     assert b"caf\\\\xe9.conf" in text
-    console.render(data, {}, verbose=True).encode("utf-8")
+    printed = console.render(build(report), {}, verbose=True)
+    assert "caf\\xe9.conf" in printed and printed.encode("utf-8")
     assert dataclasses.replace(finding).source.endswith("\udce9.conf (path from fixture)")   # facts stay exact

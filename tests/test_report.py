@@ -24,7 +24,7 @@ import pytest
 
 from fleetbench.errors import HostError, HostStatus
 from fleetbench.models import Catalog, Finding, Host, HostFacts, HostScan, ProcessFact, ScanReport, SSHSettings, Status
-from fleetbench.report import FORMATS, to_dict, write
+from fleetbench.report import FORMATS, build, from_dict, to_dict, write
 from fleetbench.report import csv as csv_report
 from fleetbench.report import html as html_report
 from fleetbench.report import junit as junit_report
@@ -86,7 +86,7 @@ def data(catalog: Catalog) -> dict[str, Any]:
                         finished=T0 + timedelta(seconds=7), hosts=hosts,
                         options={"targets": [], "check": [], "skip": [], "host_key_checking": False, "local": False,
                                  "concurrency": 50, "timeout": 120.0})
-    return to_dict(report, sections=catalog.benchmarks["cis-1.12"].sections)
+    return to_dict(build(report, sections=catalog.benchmarks["cis-1.12"].sections))
 
 
 def _statuses(data: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -107,17 +107,17 @@ def test_sections_are_optional_in_the_model(data, catalog):
 
 
 def test_matrix_majority_outliers_and_deviations(data):
-    matrix = M.build(data)
+    matrix = M.build(from_dict(data))
     assert [name for name, _ in matrix.groups] == ["control-plane,etcd", "worker"]
-    assert [h["name"] for h in matrix.hosts] == ["cp-1", "worker-1", "worker-2", "worker-3", "worker-4", "down-1"]
+    assert [h.name for h in matrix.hosts] == ["cp-1", "worker-1", "worker-2", "worker-3", "worker-4", "down-1"]
     row = next(r for r in matrix.rows if r.id == "4.1.5")
     workers = row.groups[1]
     assert (workers.majority, workers.majority_count, workers.ran) == ("PASS", 3, 4)
-    assert [c.host["name"] for c in workers.outliers] == ["worker-3"]
+    assert [c.host.name for c in workers.outliers] == ["worker-3"]
     assert [c.status for c in workers.cells] == ["PASS", "PASS", "FAIL", "PASS", M.NOT_ASSESSED]
     nine = next(r for r in matrix.rows if r.id == "4.1.9").groups[1]   # same verdict, other file
-    assert not nine.outliers and [c.host["name"] for c in nine.deviations] == ["worker-4"]
-    assert [c.host["name"] for c in nine.baseline_cells] == ["worker-1", "worker-2", "worker-3"]
+    assert not nine.outliers and [c.host.name for c in nine.deviations] == ["worker-4"]
+    assert [c.host.name for c in nine.baseline_cells] == ["worker-1", "worker-2", "worker-3"]
     control = next(r for r in matrix.rows if r.id == "1.1.1")
     assert [c.status for c in control.groups[1].cells] == [M.NOT_APPLICABLE] * 4 + [M.NOT_ASSESSED]
     assert [r.id for r in matrix.rows] == sorted({r["id"] for h in data["hosts"] for r in h["results"]},
@@ -126,30 +126,30 @@ def test_matrix_majority_outliers_and_deviations(data):
 
 def test_a_tie_flags_the_worse_verdict(data):
     two = {**data, "hosts": [h for h in data["hosts"] if h["name"] in ("worker-1", "worker-3")]}
-    row = next(r for r in M.build(two).rows if r.id == "4.2.1")
-    assert row.groups[0].majority == "PASS" and [c.host["name"] for c in row.outliers] == ["worker-3"]
+    row = next(r for r in M.build(from_dict(two)).rows if r.id == "4.2.1")
+    assert row.groups[0].majority == "PASS" and [c.host.name for c in row.outliers] == ["worker-3"]
 
 
 def test_a_fleet_on_several_benchmarks_gets_a_row_per_version(data):
     """worker-4 on cis-1.11: its controls are other rows (an id can name another recommendation)."""
     mixed = {**data, "hosts": [{**h, "benchmark": "cis-1.11"} if h["name"] == "worker-4" else h for h in data["hosts"]]}
-    matrix = M.build(mixed)
+    matrix = M.build(from_dict(mixed))
     assert matrix.benchmarks == ("cis-1.11", "cis-1.12")
     keys = [r.key for r in matrix.rows if r.id == "4.1.9"]
     assert keys == ["4.1.9@cis-1.11", "4.1.9@cis-1.12"]
     old, new = (next(r for r in matrix.rows if r.key == k) for k in keys)
     assert [c.status for c in old.groups[1].cells] == [M.NOT_APPLICABLE] * 3 + ["PASS", M.NOT_ASSESSED]
     assert [c.status for c in new.groups[1].cells] == ["PASS"] * 3 + [M.NOT_APPLICABLE, M.NOT_ASSESSED]
-    rows = _read_csv(csv_report.render(mixed)["matrix.csv"])
-    assert [(r[0], r[-1]) for r in rows if r[0] == "4.1.9"] == [("4.1.9", "cis-1.11"), ("4.1.9", "cis-1.12")]
-    page = html_report.render(mixed)["report.html"].decode()
+    rows = _read_csv(csv_report.render(from_dict(mixed))["matrix.csv"])
+    assert [(r[0], r[-3]) for r in rows if r[0] == "4.1.9"] == [("4.1.9", "cis-1.11"), ("4.1.9", "cis-1.12")]
+    page = html_report.render(from_dict(mixed))["report.html"].decode()
     assert 'id="r-4.1.9@cis-1.11"' in page and 'id="c-4.1.9@cis-1.12"' in page
 
 
 def test_fleet_score_and_coverage(data):
     assessed = [r for h in data["hosts"] if h["status"] == "ok" for r in h["results"]]
     scored = Counter(r["status"] for r in assessed if r["scored"] and r["automated"])
-    fleet = M.fleet(data)
+    fleet = M.fleet(from_dict(data))
     assert (fleet.passed, fleet.failed) == (scored["PASS"], scored["FAIL"]) and scored["FAIL"] == 4
     assert fleet.score == f"{100 * scored['PASS'] / (scored['PASS'] + scored['FAIL']):.1f}%"
     assert (fleet.hosts_assessed, fleet.hosts) == (5, 6)
@@ -163,37 +163,38 @@ def _read_csv(payload: bytes) -> list[list[str]]:
 
 
 def test_matrix_csv_matches_json(data):
-    rows = _read_csv(csv_report.render(data)["matrix.csv"])
+    rows = _read_csv(csv_report.render(from_dict(data))["matrix.csv"])
     header, body = rows[0], rows[1:]
     hosts = ["cp-1", "worker-1", "worker-2", "worker-3", "worker-4", "down-1"]
     assert header == ["id", "title", "section", "target", "scored", "automated", *hosts, "majority", "outliers",
-                      "benchmark"]
+                      "benchmark", "run_id", "scanned"]
     statuses = _statuses(data)
     ids = sorted({i for s in statuses.values() for i in s}, key=lambda i: [int(p) for p in i.split(".")])
     assert [r[0] for r in body] == ids
     for r in body:
-        cells = dict(zip(hosts, r[6:-3]))
+        cells = dict(zip(hosts, r[6:-5]))
+        assert r[-2:] == [data["run_id"], data["started"]]
         for host in hosts[:-1]:
             assert cells[host] == statuses[host].get(r[0], "n/a")
         assert cells["down-1"] == "not assessed"
     five = next(r for r in body if r[0] == "4.1.5")
     assert five[2:6] == ["4.1", "node", "true", "true"]
-    assert five[-3:] == ["control-plane,etcd: PASS 1/1; worker: PASS 3/4", "worker-3: FAIL", "cis-1.12"]
+    assert five[-5:-2] == ["control-plane,etcd: PASS 1/1; worker: PASS 3/4", "worker-3: FAIL", "cis-1.12"]
 
 
 def test_results_csv_matches_json(data):
-    reader = csv.DictReader(io.StringIO(csv_report.render(data)["results.csv"].decode("utf-8"), newline=""))
+    reader = csv.DictReader(io.StringIO(csv_report.render(from_dict(data))["results.csv"].decode("utf-8"), newline=""))
     assert tuple(reader.fieldnames or ()) == csv_report.RESULT_COLUMNS
     rows = list(reader)
     expected = []
     for h in data["hosts"]:
         host = {"host": h["name"], "address": h["address"], "roles": ",".join(h["roles"]), "host_status": h["status"],
-                "benchmark": h["benchmark"]}
+                "benchmark": h["benchmark"], "run_id": data["run_id"], "scanned": data["started"]}
         if h["status"] != "ok":
             expected.append({**dict.fromkeys(csv_report.RESULT_COLUMNS, ""), **host, "status": "not assessed",
                              "reason": h["error"]})
         for r in h["results"]:
-            expected.append({**host, **{k: _text_cell(r[k]) for k in csv_report.RESULT_COLUMNS[4:-1]}})
+            expected.append({**host, **{k: _text_cell(r[k]) for k in csv_report.RESULT_COLUMNS[4:-3]}})
     assert rows == expected
     assert Counter(r["status"] for r in rows) == Counter({**{k: v for k, v in data["summary"].items()
                                                             if k in M.STATUSES}, "not assessed": 1})
@@ -201,7 +202,7 @@ def test_results_csv_matches_json(data):
 
 def test_csv_cells_cannot_be_formulas(data):
     rows = {(r["host"], r["id"]): r
-            for r in csv.DictReader(io.StringIO(csv_report.render(data)["results.csv"].decode(), newline=""))}
+            for r in csv.DictReader(io.StringIO(csv_report.render(from_dict(data))["results.csv"].decode(), newline=""))}
     assert rows["worker-3", "4.1.5"]["actual"] == "'" + HYPERLINK
     assert rows["worker-3", "4.1.5"]["source"].startswith("'+stat ")
     assert rows["worker-3", "4.2.1"]["actual"] == "'-1"
@@ -250,7 +251,7 @@ def _check_schema(el: ET.Element) -> None:
 
 
 def test_junit_matches_json(data):
-    root = ET.fromstring(junit_report.render(data)["junit.xml"])
+    root = ET.fromstring(junit_report.render(from_dict(data))["junit.xml"])
     _check_schema(root)
     assert root.tag == "testsuites"
     suites = root.findall("testsuite")
@@ -260,7 +261,7 @@ def test_junit_matches_json(data):
         cases = suite.findall("testcase")
         assert {c.get("classname") for c in cases} == {h["name"]}
         assert dict(p.attrib.values() for p in suite.iter("property")) == {
-            "roles": ",".join(h["roles"]), "benchmark": h["benchmark"], "status": h["status"]}
+            "roles": ",".join(h["roles"]), "benchmark": h["benchmark"], "status": h["status"], "run_id": data["run_id"]}
         if h["status"] != "ok":
             assert [c.get("name") for c in cases] == ["not assessed"]
             error = cases[0].find("error")
@@ -287,16 +288,16 @@ def test_junit_matches_json(data):
 
 def test_control_characters_and_undecodable_bytes(data):
     """JUnit writes what XML cannot carry as \\xNN; every format survives a byte that is not UTF-8."""
-    suite = next(s for s in ET.fromstring(junit_report.render(data)["junit.xml"]) if s.get("name") == "worker-3")
+    suite = next(s for s in ET.fromstring(junit_report.render(from_dict(data))["junit.xml"]) if s.get("name") == "worker-3")
     cases = {c.get("name", "").split()[0]: c for c in suite.findall("testcase")}
     assert cases["4.2.4"].find("skipped").get("message", "").count(IMG) == 2   # type: ignore[union-attr]
     ctl = cases["4.2.10"].find("failure").get("message", "")                  # type: ignore[union-attr]
     assert "actual \tcmd\\x1b[31m\\x00; from \rsource" in ctl                 # no raw control characters
     weird = {**data, "hosts": [{**data["hosts"][3], "results": [{**data["hosts"][3]["results"][0],
                                                                  "status": "FAIL", "actual": "caf\udce9"}]}]}
-    assert "actual caf\\xe9" in junit_report.render(weird)["junit.xml"].decode()   # undecodable byte from the node
-    assert "caf\\udce9" in html_report.render(weird)["report.html"].decode()
-    assert "caf\\udce9" in csv_report.render(weird)["results.csv"].decode()
+    assert "actual caf\\xe9" in junit_report.render(from_dict(weird))["junit.xml"].decode()   # undecodable byte from the node
+    assert "caf\\udce9" in html_report.render(from_dict(weird))["report.html"].decode()
+    assert "caf\\udce9" in csv_report.render(from_dict(weird))["results.csv"].decode()
 
 
 # --------------------------------------------------------------------------- HTML
@@ -324,7 +325,7 @@ class _Tags(HTMLParser):
 
 @pytest.fixture(scope="module")
 def page(data) -> str:
-    return html_report.render(data)["report.html"].decode("utf-8")
+    return html_report.render(from_dict(data))["report.html"].decode("utf-8")
 
 
 def test_html_escapes_node_data(page):
@@ -359,7 +360,7 @@ def test_html_shows_what_was_not_assessed_and_insecure_scans(page, data):
     for row in re.findall(r'<tr class="r".*?</tr>', matrix, re.S):   # down-1, the last column: never blank or PASS
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
         assert cells[-4] == "not assessed"
-    fleet = M.fleet(data)
+    fleet = M.fleet(from_dict(data))
     assert f'<div class="big">{fleet.score}</div>' in page and '<div class="big">5/6</div>' in page
 
 
@@ -372,14 +373,19 @@ def test_html_marks_outliers_with_their_values(page):
     assert '<td class="p m">PASS 3/4</td>' in row.group()
 
 
-def test_html_section_titles_without_sections_in_the_report(data, catalog):
-    legacy = {k: v for k, v in data.items() if k != "sections"}
+def test_html_titles_sections_from_the_model_never_from_the_catalog(data, catalog):
+    """The report layer reads the model only: a report re-rendered later shows the titles it was
+    scanned with, and without titles it shows the numbers, not whatever catalog is on disk now."""
     title = catalog.benchmarks["cis-1.12"].sections["4.2"]
-    assert f"4.2 {title}" in html_report.render(legacy)["report.html"].decode()
+    own = html_report.render(from_dict({**data, "sections": {"4": "Worker Nodes", "4.2": "Our own title"}}))
+    assert "4.2 Our own title" in own["report.html"].decode() and f"4.2 {title}" not in own["report.html"].decode()
+    legacy = html_report.render(from_dict({k: v for k, v in data.items() if k != "sections"}))["report.html"].decode()
+    assert f"4.2 {title}" not in legacy and '<tr class="sec"><th colspan' in legacy
+    assert not hasattr(html_report, "load_catalog")
 
 
 def test_every_format_is_written(data, tmp_path: Path):
     assert set(FORMATS) >= {"json", "html", "csv", "junit"}
-    paths = write(data, ["json", "html", "csv", "junit"], tmp_path)
+    paths = write(from_dict(data), ["json", "html", "csv", "junit"], tmp_path, flat=True).paths
     assert sorted(p.name for p in paths) == ["junit.xml", "matrix.csv", "report.html", "report.json", "results.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no temporary file left

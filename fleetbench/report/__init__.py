@@ -1,7 +1,16 @@
-"""Reports: the JSON model every format reads, and atomic writing into --out-dir.
+"""Reports: the typed model every format reads, and writing a run's files into --out-dir.
 
-``to_dict`` is the one place the scan result becomes plain data; the console, files and
-later formats (HTML, CSV, history) read that dict, so they can never disagree.
+:func:`model.build` is the one place the scan result becomes report data; the console and every
+file format read that model, so they can never disagree.
+
+Where files go (README, "Run folders"):
+
+- default: ``D/<UTC timestamp>-<run id>/`` gets this run's files, then the symlink ``D/latest`` is
+  switched to it atomically (a symlink made under a temporary name, then ``os.replace``), after
+  every file is written: ``D/latest/report.html`` is always one whole run, never a mix, and older
+  runs stay beside it (the scheduled-audits history builds on these folders);
+- ``--flat``: today's fixed names directly in ``D``; the files of formats this run did not write
+  that a previous flat run left are removed, so ``D`` never holds a mix of two runs.
 """
 
 from __future__ import annotations
@@ -9,45 +18,94 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import UsageError
-from . import csv, html, junit
-from .model import to_dict
+from . import csv, html, junit, xlsx
+from .model import Report, build, from_dict, to_dict
 
-__all__ = ["FORMATS", "to_dict", "write", "write_atomic"]
+__all__ = ["FORMATS", "FILES", "Written", "build", "check_out_dir", "check_writable", "from_dict", "run_folder",
+           "to_dict", "write", "write_atomic"]
+
+LATEST = "latest"
 
 
-def _json(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+def _json(data: Report) -> dict[str, bytes]:
+    return {"report.json": (json.dumps(to_dict(data), indent=2, ensure_ascii=False) + "\n").encode()}
 
 
-#: format name → (file names it writes, renderer: report dict → {file name: bytes})
-WRITERS: dict[str, Callable[[dict[str, Any]], dict[str, bytes]]] = {
-    "json": lambda data: {"report.json": _json(data)},
+#: format name → renderer: report model → {file name: bytes}
+WRITERS: dict[str, Callable[[Report], dict[str, bytes]]] = {
+    "json": _json,
     "html": html.render,
     "csv": csv.render,
     "junit": junit.render,
+    "xlsx": xlsx.render,
 }
 FORMATS = tuple(WRITERS)
+#: format name → the fixed file names it writes
+FILES: dict[str, tuple[str, ...]] = {"json": ("report.json",), "html": ("report.html",),
+                                     "csv": ("matrix.csv", "results.csv"), "junit": ("junit.xml",),
+                                     "xlsx": ("report.xlsx",)}
 
 
-def write(data: dict[str, Any], formats: list[str], out_dir: Path) -> list[Path]:
+@dataclass(frozen=True, slots=True)
+class Written:
+    folder: Path                          #: where this run's files are (the run folder, or D with --flat)
+    paths: tuple[Path, ...]
+    removed: tuple[Path, ...] = ()        #: --flat: stale files of an earlier run, removed
+
+
+def run_folder(data: Report) -> str:
+    """The run folder's name: ``20261123T044001Z-0a1b2c3d4e5f`` (sorts by time)."""
+    moment = datetime.fromisoformat(data.started).astimezone(timezone.utc)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{data.run_id}"
+
+
+def render(data: Report, formats: list[str]) -> dict[str, bytes]:
+    rendered: dict[str, bytes] = {}
+    for fmt in formats:
+        rendered.update(WRITERS[fmt](data))
+    return rendered
+
+
+def write(data: Report, formats: list[str], out_dir: Path, flat: bool = False) -> Written:
     """Render every requested format first, then write each file atomically.
 
     Rendering everything before writing anything means a rendering error leaves no report
     from this run half-written beside an old one.
     """
-    rendered: dict[str, bytes] = {}
-    for fmt in formats:
-        rendered.update(WRITERS[fmt](data))
+    rendered = render(data, formats)
+    folder = out_dir if flat else out_dir / run_folder(data)
     paths = []
     for name, payload in rendered.items():
-        path = out_dir / name
+        path = folder / name
         write_atomic(path, payload)
         paths.append(path)
-    return paths
+    if flat:
+        stale = [out_dir / name for fmt in FORMATS for name in FILES[fmt] if name not in rendered]
+        removed = [p for p in stale if p.is_file() or p.is_symlink()]
+        for p in removed:
+            p.unlink(missing_ok=True)
+        return Written(folder, tuple(paths), tuple(removed))
+    folder.mkdir(parents=True, exist_ok=True)
+    _switch_latest(out_dir, folder.name)
+    return Written(folder, tuple(paths))
+
+
+def _switch_latest(out_dir: Path, target: str) -> None:
+    """Point ``out_dir/latest`` at ``target`` (relative, so the folder can be moved) atomically."""
+    tmp = out_dir / f".{LATEST}.{target}.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, out_dir / LATEST)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -66,6 +124,34 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError("--out-dir", f"'{out_dir}' exists and is not a directory")
+def check_writable(folder: Path, flag: str) -> None:
+    """Before any host is contacted: ``folder`` can be created and a file written in it.
+
+    Creates the missing folders and a temporary file, then removes all of them again, so that a
+    later refusal (bad input found after this check) leaves nothing behind.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(flag, f"'{folder}' exists and is not a directory")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".fleetbench-check.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(flag, f"cannot write to '{folder}': {exc.strerror or exc}") from None
+    finally:
+        for p in created:                   # deepest first; only the empty folders made here
+            try:
+                p.rmdir()
+            except OSError:
+                break
+
+
+def check_out_dir(out_dir: Path, flat: bool = False) -> None:
+    """``--out-dir`` is writable; without ``--flat``, its ``latest`` is ours to switch (a symlink)."""
+    check_writable(out_dir, "--out-dir")
+    latest = out_dir / LATEST
+    if not flat and latest.exists() and not latest.is_symlink():
+        raise UsageError("--out-dir", f"'{latest}' exists and is not a symlink: fleetbench keeps 'latest' "
+                                      "pointing at the newest run folder (move it, or use --flat)")

@@ -1,63 +1,94 @@
-"""The terminal report: kube-bench's layout per host, then a fleet table (tabulate).
+"""The terminal report: a header saying what was scanned, kube-bench's layout per host, then a
+fleet table (tabulate).
+
+Header: the run id, the benchmark, the inventory and whatever limited the scan (``--limit``,
+``--targets``, ``--check``, ``--skip``), so a pasted console log says what it covers.
 
 Per host, per target: ``[INFO]`` section lines, one ``[PASS]/[FAIL]/[WARN]/[INFO]`` line per
 control, ``== Remediations <target> ==`` for what did not pass, ``== Summary <target> ==``;
 then ``== Summary total ==``. A host that was not assessed gets one line with its reason.
+
+Section 5 (target ``policies``) needs the cluster's API objects, which an SSH scan of a node cannot
+read: those WARN results are one line per host ("35 policy controls (section 5) need a review …")
+instead of 35 WARN lines and their identical remediations; ``--verbose`` lists them one by one.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from tabulate import tabulate
+
+from .model import HostReport, Report, Result
 
 _TARGET_ORDER = ("master", "etcd", "controlplane", "node", "policies")
 _COLOR = {"PASS": "\033[32m", "FAIL": "\033[31m", "WARN": "\033[33m", "INFO": "\033[34m"}
 _RESET = "\033[0m"
+_CLUSTER_TARGET = "policies"
 
 
 def _tag(status: str, color: bool) -> str:
     return f"{_COLOR[status]}[{status}]{_RESET}" if color else f"[{status}]"
 
 
-def _counts(lines: list[str], results: Iterable[dict[str, Any]]) -> None:
+def _counts(lines: list[str], results: Iterable[Result]) -> None:
     results = list(results)
     for status in ("PASS", "FAIL", "WARN", "INFO"):
-        lines.append(f"{sum(1 for r in results if r['status'] == status)} checks {status}")
+        lines.append(f"{sum(1 for r in results if r.status == status)} checks {status}")
 
 
-def render_host(host: dict[str, Any], sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:
-    lines = [f"=== {host['name']} ({host['address']}) roles: {', '.join(host['roles'])} "
-             f"benchmark: {host['benchmark']} ==="]
-    if host.get("detected"):
-        d = host["detected"]
-        lines.append(f"[INFO] {d['distribution']} {d['kubernetes_version'] or '(version unknown)'} "
-                     f"from {d['version_source']}: {d['reason']}")
-    if host["status"] != "ok":
-        lines.append(f"[NOT ASSESSED] {host['status']}: {host['error']}")
+def _for_review(target: str, r: Result) -> bool:
+    """A result folded into the one section-5 summary line: a policy control left for review."""
+    return target == _CLUSTER_TARGET and r.status == "WARN"
+
+
+def header(data: Report) -> str:
+    """One line: run id, benchmark, inventory and what limited the scan."""
+    scope = data.scope
+    where = "this machine (--local)" if scope.local else f"inventory {scope.inventory or '(not recorded)'}"
+    limits = scope.describe()
+    return (f"fleetbench {data.version} run {data.run_id}: benchmark {data.benchmark}; {where}; "
+            + (f"limited by {limits}" if limits else "every host and control"))
+
+
+def render_host(host: HostReport, sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:
+    lines = [f"=== {host.name} ({host.address}) roles: {', '.join(host.roles)} "
+             f"benchmark: {host.benchmark} ==="]
+    if host.detected:
+        d = host.detected
+        lines.append(f"[INFO] {d.distribution} {d.kubernetes_version or '(version unknown)'} "
+                     f"from {d.version_source}: {d.reason}")
+    if not host.assessed:
+        lines.append(f"[NOT ASSESSED] {host.status}: {host.error}")
         return "\n".join(lines)
-    results = host["results"]
+    results = host.results
     for target in _TARGET_ORDER:
-        rows = [r for r in results if r["target"] == target]
+        rows = [r for r in results if r.target == target]
         if not rows:
             continue
+        folded = set() if verbose else {r.id for r in rows if _for_review(target, r)}
         seen: set[str] = set()
         for r in rows:
-            for sec in (r["section"].split(".")[0], r["section"]):
+            if r.id in folded:
+                continue
+            for sec in (r.section.split(".")[0], r.section):
                 if sec not in seen:
                     seen.add(sec)
                     lines.append(f"{_tag('INFO', color)} {sec} {sections.get(sec, '')}")
-            note = f" ({r['reason']})" if r["status"] == "INFO" and r["reason"] else ""
-            lines.append(f"{_tag(r['status'], color)} {r['id']} {r['title']}{note}")
-            if verbose or r["status"] == "FAIL":
-                lines.append(f"       expected {r['expected']}; actual {r['actual']}; from {r['source']}")
-        todo = [r for r in rows if r["status"] in ("FAIL", "WARN")]
+            note = f" ({r.reason})" if r.status == "INFO" and r.reason else ""
+            lines.append(f"{_tag(r.status, color)} {r.id} {r.title}{note}")
+            if verbose or r.status == "FAIL":
+                lines.append(f"       expected {r.expected}; actual {r.actual}; from {r.source}")
+        if folded:
+            lines.append(f"{_tag('WARN', color)} {len(folded)} policy controls (section 5) need a review of the "
+                         "cluster's API objects: see the HTML/JSON (--verbose lists them)")
+        todo = [r for r in rows if r.status in ("FAIL", "WARN") and r.id not in folded]
         if todo:
             lines.append(f"\n== Remediations {target} ==")
             for r in todo:
-                lines.append(f"{r['id']} {r['remediation']}")
-                if r["reason"]:
-                    lines.append(f"    ({r['reason']})")
+                lines.append(f"{r.id} {r.remediation}")
+                if r.reason:
+                    lines.append(f"    ({r.reason})")
         lines.append(f"\n== Summary {target} ==")
         _counts(lines, rows)
         lines.append("")
@@ -66,26 +97,31 @@ def render_host(host: dict[str, Any], sections: dict[str, str], color: bool = Fa
     return "\n".join(lines)
 
 
-def fleet_table(data: dict[str, Any]) -> str:
+def fleet_table(data: Report) -> str:
     rows = []
-    for h in data["hosts"]:
-        s = h["summary"]
-        assessed = h["status"] == "ok"
-        rows.append([h["name"], ",".join(h["roles"]), h["status"] if assessed else f"NOT ASSESSED: {h['status']}",
-                     h["benchmark"], *(s[k] if assessed else "-" for k in ("PASS", "FAIL", "WARN", "INFO"))])
+    for h in data.hosts:
+        s = h.summary
+        rows.append([h.name, ",".join(h.roles), h.status if h.assessed else f"NOT ASSESSED: {h.status}",
+                     h.benchmark, *(s[k] if h.assessed else "-" for k in ("PASS", "FAIL", "WARN", "INFO"))])
     table = tabulate(rows, headers=["host", "roles", "status", "benchmark", "PASS", "FAIL", "WARN", "INFO"])
-    s = data["summary"]
-    foot = (f"{s['hosts_assessed']}/{s['hosts']} hosts assessed; "
-            f"{s['PASS']} PASS, {s['FAIL']} FAIL, {s['WARN']} WARN, {s['INFO']} INFO")
-    if s["hosts_not_assessed"]:
-        foot += f"; {s['hosts_not_assessed']} host(s) NOT assessed (never counted as passing)"
-    if not data["options"].get("host_key_checking", True):
+    s = data.summary
+    foot = (f"{s.hosts_assessed}/{s.hosts} hosts assessed; "
+            f"{s.PASS} PASS, {s.FAIL} FAIL, {s.WARN} WARN, {s.INFO} INFO")
+    if s.hosts_not_assessed:
+        foot += f"; {s.hosts_not_assessed} host(s) NOT assessed (never counted as passing)"
+    limits = data.scope.describe()
+    if limits:
+        foot += f"\nCoverage: a limited scan ({limits})"
+    if not data.host_key_checking:
         foot += "\nWARNING: host key checking was DISABLED for this scan (--insecure-no-host-key-check)"
     return f"{table}\n{foot}"
 
 
-def render(data: dict[str, Any], sections: dict[str, str], color: bool = False, verbose: bool = False,
+def render(data: Report, sections: dict[str, str] | None = None, color: bool = False, verbose: bool = False,
            per_host: bool = True) -> str:
-    parts = [render_host(h, sections, color, verbose) for h in data["hosts"]] if per_host else []
+    """The whole console report; ``sections`` defaults to the titles the model carries."""
+    titles = dict(data.sections or {}) if sections is None else sections
+    parts = [header(data)]
+    parts += [render_host(h, titles, color, verbose) for h in data.hosts] if per_host else []
     parts.append("== Fleet summary ==\n" + fleet_table(data))
     return "\n\n".join(parts) + "\n"

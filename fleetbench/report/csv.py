@@ -6,12 +6,13 @@ their columns are a stable contract (README, "CSV reports"):
 
 - ``matrix.csv``: ``id,title,section,target,scored,automated``, one column per host (named after the
   host, hosts grouped by role as in report.html) holding its status, ``not assessed`` or ``n/a``,
-  then ``majority``, ``outliers`` and ``benchmark``: one row per control of each benchmark version
-  in the fleet (see :mod:`fleetbench.report.matrix`).
+  then ``majority``, ``outliers``, ``benchmark``, ``run_id`` and ``scanned``: one row per control of
+  each benchmark version in the fleet (see :mod:`fleetbench.report.matrix`).
 - ``results.csv``: :data:`RESULT_COLUMNS`, one row per host × check; a host that was not assessed
   gets one row with ``status`` = ``not assessed`` and its reason.
 
-New columns are only ever appended (``benchmark`` came with per-node benchmarks).
+New columns are only ever appended (``benchmark`` came with per-node benchmarks; ``run_id`` and
+``scanned``, the scan's start in UTC ISO 8601, came so that the files of many runs can be stacked).
 
 Node data is untrusted: a file name or flag value such as ``=HYPERLINK(…)`` would be a formula in a
 spreadsheet. Every cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
@@ -22,14 +23,15 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .matrix import NOT_ASSESSED, Matrix, build
+from .model import Report
 
 MATRIX_COLUMNS = ("id", "title", "section", "target", "scored", "automated")
 RESULT_COLUMNS = ("host", "address", "roles", "host_status", "id", "check", "title", "section", "target",
                   "status", "scored", "automated", "expected", "actual", "source", "reason", "remediation",
-                  "benchmark")
+                  "benchmark", "run_id", "scanned")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,30 +49,41 @@ def _write(rows: Iterable[Iterable[Any]]) -> bytes:
     return buf.getvalue().encode("utf-8", "backslashreplace")   # an undecodable byte from a node: \udcXX
 
 
-def matrix_rows(matrix: Matrix) -> Iterable[list[Any]]:
+def matrix_rows(matrix: Matrix, run: tuple[str, str] = ("", "")) -> Iterator[list[Any]]:
+    """The header, then one row per control; ``run`` is (run id, scan timestamp), the last two columns."""
     hosts = matrix.hosts
-    yield [*MATRIX_COLUMNS, *(h["name"] for h in hosts), "majority", "outliers", "benchmark"]
+    yield [*MATRIX_COLUMNS, *(h.name for h in hosts), "majority", "outliers", "benchmark", "run_id", "scanned"]
     for row in matrix.rows:
         majority = "; ".join(f"{g.group}: {g.majority} {g.majority_count}/{g.ran}"
                              for g in row.groups if g.majority is not None)
-        outliers = "; ".join(f"{c.host['name']}: {c.status}" for c in row.outliers)
+        outliers = "; ".join(f"{c.host.name}: {c.status}" for c in row.outliers)
         yield [row.id, row.title, row.section, row.target, row.scored, row.automated,
-               *(c.status for c in row.cells), majority, outliers, row.benchmark]
+               *(c.status for c in row.cells), majority, outliers, row.benchmark, *run]
 
 
-def result_rows(data: dict[str, Any]) -> Iterable[list[Any]]:
+def run_columns(data: Report) -> tuple[str, str]:
+    """The values of the ``run_id`` and ``scanned`` columns."""
+    return data.run_id, data.started
+
+
+def result_rows(data: Report) -> Iterator[list[Any]]:
+    """The header, then one row per host × check (one row for a host that was not assessed)."""
     yield list(RESULT_COLUMNS)
-    for h in data["hosts"]:
-        host = {"host": h["name"], "address": h["address"], "roles": ",".join(h["roles"]),
-                "host_status": h["status"], "benchmark": h["benchmark"]}
-        if h["status"] != "ok":
-            row = {**dict.fromkeys(RESULT_COLUMNS, ""), **host, "status": NOT_ASSESSED, "reason": h["error"]}
+    run_id, scanned = run_columns(data)
+    for h in data.hosts:
+        host: dict[str, Any] = {"host": h.name, "address": h.address, "roles": ",".join(h.roles),
+                                "host_status": h.status, "benchmark": h.benchmark, "run_id": run_id,
+                                "scanned": scanned}
+        if not h.assessed:
+            row = {**dict.fromkeys(RESULT_COLUMNS, ""), **host, "status": NOT_ASSESSED, "reason": h.error}
             yield [row[k] for k in RESULT_COLUMNS]
-        for r in h["results"]:
-            row = {**r, **host}
-            yield [row.get(k, "") for k in RESULT_COLUMNS]
+        for r in h.results:
+            row = {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "target": r.target,
+                   "status": r.status, "scored": r.scored, "automated": r.automated, "expected": r.expected,
+                   "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation, **host}
+            yield [row[k] for k in RESULT_COLUMNS]
 
 
-def render(data: dict[str, Any]) -> dict[str, bytes]:
-    """The report dict → {"matrix.csv": …, "results.csv": …}."""
-    return {"matrix.csv": _write(matrix_rows(build(data))), "results.csv": _write(result_rows(data))}
+def render(data: Report) -> dict[str, bytes]:
+    """The report model → {"matrix.csv": …, "results.csv": …}."""
+    return {"matrix.csv": _write(matrix_rows(build(data), run_columns(data))), "results.csv": _write(result_rows(data))}

@@ -13,6 +13,8 @@ Content (README, "HTML report"): summary (fleet score, coverage, counts by statu
 metadata, hosts), the node × check matrix (:mod:`fleetbench.report.matrix`), per-check details
 (the baseline evidence per role group, and a row only for hosts that differ from it, which keeps
 500 hosts × 130 checks to a few MB) and per-host details (verdicts, FAILs, outliers, evidence).
+It reads the typed report model only: section titles come with the model, never from the catalog
+on disk (a report re-rendered later must show the titles of the catalog it was scanned with).
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..catalog import load_catalog
-from ..errors import CatalogError
 from . import matrix as M
+from .model import HostReport, Report, Result
 
+#: host columns per printed matrix table: what an A4 landscape page holds at 9 pt
+PRINT_HOSTS = 12
 #: status → the CSS class of a matrix cell (short: a 500 × 130 matrix has 65,000 cells)
 CELL_CLASS = {"PASS": "p", "FAIL": "f", "WARN": "w", "INFO": "i", M.NOT_APPLICABLE: "n", M.NOT_ASSESSED: "x"}
 
@@ -54,7 +56,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["when"] = when
     env.globals.update(STATUSES=M.STATUSES, NOT_ASSESSED=M.NOT_ASSESSED, NOT_APPLICABLE=M.NOT_APPLICABLE,
-                       CELL_CLASS=CELL_CLASS)
+                       CELL_CLASS=CELL_CLASS, PRINT_HOSTS=PRINT_HOSTS)
     return env
 
 
@@ -68,62 +70,48 @@ def _asset(name: str) -> str:
 class HostView:
     """What the per-host part of the report shows about one host."""
 
-    host: dict[str, Any]
+    host: HostReport
     group: str
     tally: M.Tally
     ids: dict[str, list[str]]                                        #: status → control ids
     outliers: list[tuple[M.Row, M.GroupRow, M.Cell]] = field(default_factory=list)
 
     @property
-    def fails(self) -> list[dict[str, Any]]:
-        return [r for r in self.host["results"] if r["status"] == "FAIL"]
+    def fails(self) -> list[Result]:
+        return [r for r in self.host.results if r.status == "FAIL"]
 
 
 def host_views(matrix: M.Matrix) -> list[HostView]:
     """Per host, in matrix column order: its tally, its verdicts' ids, its outlier cells."""
-    views = {h["name"]: HostView(h, M.group_name(h), M.tally(h["name"], [h]),
-                                 {s: [r["id"] for r in h["results"] if r["status"] == s] for s in M.STATUSES})
+    views = {h.name: HostView(h, M.group_name(h), M.tally(h.name, [h]),
+                              {s: [r.id for r in h.results if r.status == s] for s in M.STATUSES})
              for h in matrix.hosts}
     for row in matrix.rows:
         for g in row.groups:
             for cell in g.outliers:
-                views[cell.host["name"]].outliers.append((row, g, cell))
+                views[cell.host.name].outliers.append((row, g, cell))
     return list(views.values())
 
 
-def _sections(data: dict[str, Any]) -> dict[str, str]:
-    """Section titles: the report's own ``sections``, else the shipped catalog's for its benchmarks."""
-    if "sections" in data:
-        return dict(data["sections"])
-    try:
-        benchmarks = load_catalog().benchmarks
-    except CatalogError:
-        return {}
-    titles: dict[str, str] = {}
-    for bench in [*(h["benchmark"] for h in data["hosts"]), data["benchmark"]]:
-        if bench in benchmarks:
-            for sec, title in benchmarks[bench].sections.items():
-                titles.setdefault(sec, title)
-    return titles
-
-
-def render_html(data: dict[str, Any]) -> str:
-    """The report dict → the text of report.html."""
+def render_html(data: Report) -> str:
+    """The report model → the text of report.html."""
     script = _asset("report.js")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     matrix = M.build(data)
     return environment().get_template("report.html.j2").render(
         data=data,
-        options=data["options"],
-        seconds=(datetime.fromisoformat(data["finished"]) - datetime.fromisoformat(data["started"])).total_seconds(),
-        sections=_sections(data),
+        options=data.options,
+        scope=data.scope,
+        seconds=(datetime.fromisoformat(data.finished) - datetime.fromisoformat(data.started)).total_seconds(),
+        sections=dict(data.sections or {}),
         matrix=matrix,
         fleet=M.fleet(data),
         groups=M.by_group(matrix),
         hosts=host_views(matrix),
         by_section=M.by_section(data),
-        not_assessed=[h for h in data["hosts"] if not M.assessed(h)],
-        benchmarks=sorted(Counter(h["benchmark"] for h in data["hosts"] if M.assessed(h)).items(),
+        not_assessed=[h for h in data.hosts if not M.assessed(h)],
+        known_hosts=sorted({h.known_hosts for h in data.hosts if h.known_hosts}),
+        benchmarks=sorted(Counter(h.benchmark for h in data.hosts if M.assessed(h)).items(),
                           key=lambda item: M.natural_key(item[0])),
         css=Markup(_asset("report.css")),
         script=Markup(script),
@@ -131,6 +119,6 @@ def render_html(data: dict[str, Any]) -> str:
     )
 
 
-def render(data: dict[str, Any]) -> dict[str, bytes]:
-    """The report dict → {"report.html": …}."""
+def render(data: Report) -> dict[str, bytes]:
+    """The report model → {"report.html": …}."""
     return {"report.html": render_html(data).encode("utf-8", "backslashreplace")}

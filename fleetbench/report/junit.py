@@ -7,7 +7,9 @@ Mapping (README, "JUnit XML report"):
 
 - ``<testsuites>``: the scan, with the totals ``tests``, ``failures``, ``errors``, ``skipped``, ``time``;
 - one ``<testsuite name=HOST>`` per host (``hostname`` = its address, ``timestamp`` = its start in
-  UTC, ``time`` = its duration, ``<properties>`` roles / benchmark / status);
+  UTC, ``time`` = its duration, ``<properties>`` roles / benchmark / status, then the scan's
+  ``run_id`` and ``inventory`` and, when the scan was limited, ``limit`` / ``targets`` / ``check`` /
+  ``skip`` as given, comma-separated: a CI page shows what the scan covered);
 - one ``<testcase classname=HOST name="ID TITLE">`` per check: PASS has no child, FAIL has a
   ``<failure>`` whose message and text give expected, actual and source (the text adds the
   remediation), WARN and INFO have ``<skipped message=…>``;
@@ -25,6 +27,8 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import Any
+
+from .model import HostReport, Report, Result
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -51,51 +55,64 @@ def _element(parent: ET.Element, tag: str, text: str | None = None, **attrs: Any
     return el
 
 
-def _evidence(r: dict[str, Any]) -> str:
-    return f"expected {r['expected']}; actual {r['actual']}; from {r['source']}"
+def _evidence(r: Result) -> str:
+    return f"expected {r.expected}; actual {r.actual}; from {r.source}"
 
 
-def _suite(root: ET.Element, index: int, host: dict[str, Any]) -> dict[str, int]:
-    results = host["results"]
+def scan_properties(data: Report) -> list[tuple[str, str]]:
+    """The scan's identity and coverage, as (name, value) properties of every suite."""
+    scope = data.scope
+    props = [("run_id", data.run_id)]
+    if scope.inventory or scope.local:
+        props.append(("inventory", scope.inventory or "(local: --local)"))
+    props += [(name, ",".join(values)) for name, values in
+              (("limit", scope.limit), ("targets", scope.targets), ("check", scope.check), ("skip", scope.skip))
+              if values]
+    return props
+
+
+def _suite(root: ET.Element, index: int, host: HostReport, scan: list[tuple[str, str]]) -> dict[str, int]:
+    results = host.results
     tally = {
-        "tests": len(results) if host["status"] == "ok" else 1,
-        "failures": sum(1 for r in results if r["status"] == "FAIL"),
-        "errors": 0 if host["status"] == "ok" else 1,
-        "skipped": sum(1 for r in results if r["status"] in ("WARN", "INFO")),
+        "tests": len(results) if host.assessed else 1,
+        "failures": sum(1 for r in results if r.status == "FAIL"),
+        "errors": 0 if host.assessed else 1,
+        "skipped": sum(1 for r in results if r.status in ("WARN", "INFO")),
     }
-    suite = _element(root, "testsuite", name=host["name"], id=index, hostname=host["address"],
-                     timestamp=_timestamp(host["started"]), time=f"{host['seconds']:.3f}", **tally)
+    suite = _element(root, "testsuite", name=host.name, id=index, hostname=host.address,
+                     timestamp=_timestamp(host.started), time=f"{host.seconds:.3f}", **tally)
     props = _element(suite, "properties")
-    for name, value in (("roles", ",".join(host["roles"])), ("benchmark", host["benchmark"]),
-                        ("status", host["status"])):
+    for name, value in (("roles", ",".join(host.roles)), ("benchmark", host.benchmark), ("status", host.status),
+                        *scan):
         _element(props, "property", name=name, value=value)
-    if host["status"] != "ok":
-        case = _element(suite, "testcase", classname=host["name"], name="not assessed", time="0")
-        _element(case, "error", f"{host['status']}: {host['error']}", message=f"not assessed: {host['error']}",
-                 type=host["status"])
+    if not host.assessed:
+        case = _element(suite, "testcase", classname=host.name, name="not assessed", time="0")
+        _element(case, "error", f"{host.status}: {host.error}", message=f"not assessed: {host.error}",
+                 type=host.status)
         return tally
     for r in results:
-        case = _element(suite, "testcase", classname=host["name"], name=f"{r['id']} {r['title']}", time="0")
-        if r["status"] == "FAIL":
+        case = _element(suite, "testcase", classname=host.name, name=f"{r.id} {r.title}", time="0")
+        if r.status == "FAIL":
             _element(case, "failure",
-                     f"expected: {r['expected']}\nactual: {r['actual']}\nsource: {r['source']}\n"
-                     f"remediation: {r['remediation']}" + (f"\nnote: {r['reason']}" if r["reason"] else ""),
+                     f"expected: {r.expected}\nactual: {r.actual}\nsource: {r.source}\n"
+                     f"remediation: {r.remediation}" + (f"\nnote: {r.reason}" if r.reason else ""),
                      message=_evidence(r), type="FAIL")
-        elif r["status"] in ("WARN", "INFO"):
-            why = f" ({r['reason']})" if r["reason"] else ""
-            _element(case, "skipped", message=f"{r['status']}{why}: {_evidence(r)}")
+        elif r.status in ("WARN", "INFO"):
+            why = f" ({r.reason})" if r.reason else ""
+            _element(case, "skipped", message=f"{r.status}{why}: {_evidence(r)}")
     return tally
 
 
-def render(data: dict[str, Any]) -> dict[str, bytes]:
-    """The report dict → {"junit.xml": …}."""
+def render(data: Report) -> dict[str, bytes]:
+    """The report model → {"junit.xml": …}."""
     root = ET.Element("testsuites")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for index, host in enumerate(data["hosts"]):
-        for key, n in _suite(root, index, host).items():
+    scan = scan_properties(data)
+    for index, host in enumerate(data.hosts):
+        for key, n in _suite(root, index, host, scan).items():
             totals[key] += n
-    seconds = (datetime.fromisoformat(data["finished"]) - datetime.fromisoformat(data["started"])).total_seconds()
-    root.attrib.update({"name": _text(f"fleetbench {data['benchmark']}"), "time": f"{seconds:.3f}",
+    seconds = (datetime.fromisoformat(data.finished) - datetime.fromisoformat(data.started)).total_seconds()
+    root.attrib.update({"name": _text(f"fleetbench {data.benchmark}"), "time": f"{seconds:.3f}",
                         **{k: str(v) for k, v in totals.items()}})
     ET.indent(root)
     return {"junit.xml": ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"}

@@ -2,7 +2,7 @@
 
 Why a module of its own: report.html and matrix.csv must agree on what a role's majority is and
 which cells are outliers, and the summary's score and coverage must be computed one way only. It
-reads the report dict (``model.to_dict``) and nothing else.
+reads the typed report model (:mod:`fleetbench.report.model`) and nothing else.
 
 Definitions (README, "HTML report"):
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from .model import HostReport, Report, Result
 
 STATUSES = ("PASS", "FAIL", "WARN", "INFO")
 NOT_ASSESSED = "not assessed"
@@ -48,22 +48,22 @@ def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in text.split("."))
 
 
-def group_name(host: dict[str, Any]) -> str:
+def group_name(host: HostReport) -> str:
     """The role group of a host: its roles, sorted, comma-separated."""
-    return ",".join(sorted(host["roles"])) or "(no role)"
+    return ",".join(sorted(host.roles)) or "(no role)"
 
 
-def assessed(host: dict[str, Any]) -> bool:
-    return bool(host["status"] == "ok")
+def assessed(host: HostReport) -> bool:
+    return host.assessed
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Cell:
     """One check on one host (compared by identity: two hosts can share a status and a result)."""
 
-    host: dict[str, Any]
+    host: HostReport
     status: str                           #: PASS..INFO, NOT_ASSESSED or NOT_APPLICABLE
-    result: dict[str, Any] | None         #: the host's result for the check, when it ran
+    result: Result | None         #: the host's result for the check, when it ran
     outlier: bool = False
 
 
@@ -76,7 +76,7 @@ class GroupRow:
     majority: str | None                  #: None when no assessed host of the group ran the check
     majority_count: int                   #: hosts with the majority status
     ran: int                              #: assessed hosts of the group that ran the check
-    baseline: dict[str, Any] | None       #: the majority hosts' most common evidence
+    baseline: Result | None       #: the majority hosts' most common evidence
     baseline_count: int                   #: hosts whose evidence is exactly the baseline
     deviations: tuple[Cell, ...]          #: hosts that ran the check with other evidence
 
@@ -124,12 +124,12 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Matrix:
-    groups: tuple[tuple[str, tuple[dict[str, Any], ...]], ...]   #: role group → its hosts, column order
+    groups: tuple[tuple[str, tuple[HostReport, ...]], ...]   #: role group → its hosts, column order
     rows: tuple[Row, ...]                                        #: one per (benchmark, id), in CIS order
     benchmarks: tuple[str, ...]                                  #: of the assessed hosts, in version order
 
     @property
-    def hosts(self) -> tuple[dict[str, Any], ...]:
+    def hosts(self) -> tuple[HostReport, ...]:
         return tuple(h for _, hosts in self.groups for h in hosts)
 
     def key(self, benchmark: str, control_id: str) -> str:
@@ -141,62 +141,64 @@ def _key(mixed: bool, benchmark: str, control_id: str) -> str:
     return f"{control_id}@{benchmark}" if mixed else control_id
 
 
-def _evidence(result: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(result.get(k) for k in _EVIDENCE)
+def _evidence(result: Result) -> tuple[str, ...]:
+    return tuple(getattr(result, k) for k in _EVIDENCE)
 
 
-def _group_row(group: str, hosts: tuple[dict[str, Any], ...], benchmark: str, control_id: str,
-               by_host: dict[str, dict[str, dict[str, Any]]]) -> GroupRow:
-    found = [(h, by_host[h["name"]].get(control_id) if h["benchmark"] == benchmark else None) for h in hosts]
+def _group_row(group: str, hosts: tuple[HostReport, ...], benchmark: str, control_id: str,
+               by_host: dict[str, dict[str, Result]]) -> GroupRow:
+    found = [(h, by_host[h.name].get(control_id) if h.benchmark == benchmark else None) for h in hosts]
     ran = [(h, r) for h, r in found if r is not None]
-    majority = None
+    majority: str | None = None
     if ran:
-        counts = Counter(r["status"] for _, r in ran)
+        counts = Counter(r.status for _, r in ran)
         majority = min(counts, key=lambda s: (-counts[s], _BETTER_FIRST.get(s, 9), s))
     cells = tuple(
         Cell(h, NOT_ASSESSED, None) if not assessed(h)
         else Cell(h, NOT_APPLICABLE, None) if r is None
-        else Cell(h, r["status"], r, outlier=r["status"] != majority)
+        else Cell(h, r.status, r, outlier=r.status != majority)
         for h, r in found)
-    baseline, baseline_count, deviations = None, 0, ()
+    baseline: Result | None = None
+    baseline_count = 0
+    deviations: tuple[Cell, ...] = ()
     if ran:
-        signatures = Counter(_evidence(r) for _, r in ran if r["status"] == majority)
+        signatures = Counter(_evidence(r) for _, r in ran if r.status == majority)
         signature, baseline_count = signatures.most_common(1)[0]
         baseline = next(r for _, r in ran if _evidence(r) == signature)
         deviations = tuple(c for c in cells if c.result is not None and _evidence(c.result) != signature)
     return GroupRow(group=group, cells=cells, majority=majority,
-                    majority_count=sum(1 for _, r in ran if r["status"] == majority), ran=len(ran),
+                    majority_count=sum(1 for _, r in ran if r.status == majority), ran=len(ran),
                     baseline=baseline, baseline_count=baseline_count, deviations=deviations)
 
 
-def build(data: dict[str, Any]) -> Matrix:
-    """The node × check matrix of a report dict: hosts grouped by role, one row per (benchmark, id)."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for host in data["hosts"]:
+def build(data: Report) -> Matrix:
+    """The node × check matrix of a report: hosts grouped by role, one row per (benchmark, id)."""
+    grouped: dict[str, list[HostReport]] = {}
+    for host in data.hosts:
         grouped.setdefault(group_name(host), []).append(host)
     groups = tuple((name, tuple(hosts)) for name, hosts in grouped.items())
-    by_host = {h["name"]: {r["id"]: r for r in h["results"]} for h in data["hosts"]}
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for host in data["hosts"]:
-        for r in host["results"]:
-            first.setdefault((host["benchmark"], r["id"]), r)
+    by_host = {h.name: {r.id: r for r in h.results} for h in data.hosts}
+    first: dict[tuple[str, str], Result] = {}
+    for host in data.hosts:
+        for r in host.results:
+            first.setdefault((host.benchmark, r.id), r)
     benchmarks = tuple(sorted({b for b, _ in first}, key=natural_key))
     rows = tuple(
-        Row(key=_key(len(benchmarks) > 1, bench, cid), benchmark=bench, id=cid, check=r["check"], title=r["title"],
-            section=r["section"], target=r["target"], scored=r["scored"], automated=r["automated"],
-            expected=r["expected"], groups=tuple(_group_row(name, hosts, bench, cid, by_host) for name, hosts in groups))
+        Row(key=_key(len(benchmarks) > 1, bench, cid), benchmark=bench, id=cid, check=r.check, title=r.title,
+            section=r.section, target=r.target, scored=r.scored, automated=r.automated,
+            expected=r.expected, groups=tuple(_group_row(name, hosts, bench, cid, by_host) for name, hosts in groups))
         for (bench, cid), r in sorted(first.items(), key=lambda item: (natural_key(item[0][1]), natural_key(item[0][0]))))
     return Matrix(groups=groups, rows=rows, benchmarks=benchmarks)
 
 
-def counts(results: list[dict[str, Any]]) -> dict[str, int]:
-    c = Counter(r["status"] for r in results)
+def counts(results: list[Result]) -> dict[str, int]:
+    c = Counter(r.status for r in results)
     return {s: c.get(s, 0) for s in STATUSES}
 
 
-def score(results: list[dict[str, Any]]) -> tuple[int, int]:
+def score(results: list[Result]) -> tuple[int, int]:
     """(PASS, FAIL) among the scored, automated results; the score is PASS / (PASS + FAIL)."""
-    c = Counter(r["status"] for r in results if r["scored"] and r["automated"])
+    c = Counter(r.status for r in results if r.scored and r.automated)
     return c.get("PASS", 0), c.get("FAIL", 0)
 
 
@@ -229,11 +231,11 @@ class Tally:
         return sum(self.statuses.values())
 
 
-def _results(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for h in hosts if assessed(h) for r in h["results"]]
+def _results(hosts: list[HostReport]) -> list[Result]:
+    return [r for h in hosts if assessed(h) for r in h.results]
 
 
-def tally(name: str, hosts: list[dict[str, Any]], results: list[dict[str, Any]] | None = None) -> Tally:
+def tally(name: str, hosts: list[HostReport], results: list[Result] | None = None) -> Tally:
     """Counts for ``hosts`` over ``results`` (default: every result of those hosts that were assessed)."""
     results = _results(hosts) if results is None else results
     passed, failed = score(results)
@@ -241,23 +243,23 @@ def tally(name: str, hosts: list[dict[str, Any]], results: list[dict[str, Any]] 
                  statuses=counts(results), passed=passed, failed=failed)
 
 
-def fleet(data: dict[str, Any]) -> Tally:
+def fleet(data: Report) -> Tally:
     """The whole fleet: score, coverage and status counts over assessed hosts."""
-    return tally("fleet", data["hosts"])
+    return tally("fleet", list(data.hosts))
 
 
 def by_group(matrix: Matrix) -> list[Tally]:
     return [tally(name, list(hosts)) for name, hosts in matrix.groups]
 
 
-def by_section(data: dict[str, Any]) -> list[Tally]:
+def by_section(data: Report) -> list[Tally]:
     """One tally per section that has results, in CIS order; its hosts are the hosts that ran it."""
-    per: dict[str, list[dict[str, Any]]] = {}
-    ran: dict[str, dict[str, dict[str, Any]]] = {}
-    for host in data["hosts"]:
+    per: dict[str, list[Result]] = {}
+    ran: dict[str, dict[str, HostReport]] = {}
+    for host in data.hosts:
         if assessed(host):
-            for r in host["results"]:
-                per.setdefault(r["section"], []).append(r)
-                ran.setdefault(r["section"], {})[host["name"]] = host
+            for r in host.results:
+                per.setdefault(r.section, []).append(r)
+                ran.setdefault(r.section, {})[host.name] = host
     return [tally(sec, list(ran[sec].values()), rs)
             for sec, rs in sorted(per.items(), key=lambda item: natural_key(item[0]))]

@@ -1,14 +1,179 @@
-"""ScanReport → the documented JSON model (see README, "JSON report"). Secrets are redacted here."""
+"""The report model: ScanReport → frozen, typed values that every report format reads.
+
+Why typed: the console, JSON, CSV, XLSX, JUnit and HTML renderers used to index ``dict[str, Any]``,
+so a renamed key was a silent blank cell in one format. Now they read attributes of the frozen
+dataclasses below, which ``mypy --strict`` checks, and only :func:`to_dict` knows the JSON shape.
+
+The JSON (README, "JSON report", schema 1) is the contract: :func:`build` produces exactly what
+the documented JSON holds (secrets redacted, node bytes that are not UTF-8 shown as ``\\xe9``), and
+:func:`from_dict` reads a written report.json back into the same model, so a stored report can be
+rendered again by the same code (``to_dict(from_dict(d)) == d``). Built once per run; nothing in
+the report layer loads the catalog: section titles travel in :attr:`Report.sections`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..models import Finding, HostFacts, HostScan, ScanReport
 from ..redact import redact_argv, redact_text, redact_value
 
 SCHEMA_VERSION = 1
+STATUSES: tuple[str, ...] = ("PASS", "FAIL", "WARN", "INFO")
 
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One control's verdict on one host, with its (redacted) evidence."""
+
+    id: str
+    check: str
+    title: str
+    section: str
+    target: str
+    status: str                           #: PASS | FAIL | WARN | INFO
+    scored: bool
+    automated: bool
+    expected: str
+    actual: str
+    source: str
+    reason: str
+    remediation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    pid: int
+    argv: tuple[str, ...]                 #: secret flag values redacted
+    source: str                           #: where argv was read: /proc/<pid>/cmdline or a journal line
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PathSeen:
+    path: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The processes and paths found on a host, for the auditor's drill-down."""
+
+    hostname: str
+    uid: int | None
+    processes: Mapping[str, Process]
+    paths: Mapping[str, PathSeen]
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    distribution: str
+    kubernetes_version: str | None
+    version_source: str
+    benchmark: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostReport:
+    """One host of the report: its verdicts, or why it was not assessed."""
+
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    status: str                           #: "ok", or the HostStatus of a host that was not assessed
+    error: str | None
+    benchmark: str
+    started: str                          #: ISO 8601
+    seconds: float
+    results: tuple[Result, ...]
+    summary: Mapping[str, int]            #: status → count
+    evidence: Evidence | None
+    detected: Detected | None
+    known_hosts: str | None = None        #: the known_hosts file its host key was checked against
+
+    @property
+    def assessed(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    PASS: int
+    FAIL: int
+    WARN: int
+    INFO: int
+    hosts: int
+    hosts_assessed: int
+    hosts_not_assessed: int
+
+    def count(self, status: str) -> int:
+        return int(getattr(self, status))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the scan was asked to cover (from the options): every report states it (coverage)."""
+
+    inventory: str | None
+    limit: tuple[str, ...]
+    targets: tuple[str, ...]
+    check: tuple[str, ...]
+    skip: tuple[str, ...]
+    local: bool
+
+    @property
+    def limited(self) -> bool:
+        """True when the scan covered less than every control of every inventory host."""
+        return bool(self.limit or self.targets or self.check or self.skip)
+
+    def describe(self) -> str:
+        """What limited the scan, in words: "--limit worker-*; --check 4.2" ('' when nothing)."""
+        parts = [f"{flag} {','.join(values)}" for flag, values in
+                 (("--limit", self.limit), ("--targets", self.targets), ("--check", self.check),
+                  ("--skip", self.skip)) if values]
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A whole scan (or re-evaluation), as every report format shows it."""
+
+    tool: str
+    version: str
+    schema: int
+    run_id: str
+    started: str                          #: ISO 8601
+    finished: str
+    benchmark: str
+    catalog_digest: str
+    options: Mapping[str, Any]            #: as recorded by the runner (JSON "options")
+    hosts: tuple[HostReport, ...]
+    summary: Summary
+    sections: Mapping[str, str] | None = None   #: "4.2" → title, for every benchmark of the catalog
+
+    @property
+    def scope(self) -> Scope:
+        o = self.options
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in o.get(key) or ())
+
+        inventory = o.get("inventory")
+        return Scope(inventory=None if inventory is None else str(inventory), limit=names("limit"),
+                     targets=names("targets"), check=names("check"), skip=names("skip"),
+                     local=bool(o.get("local", False)))
+
+    @property
+    def host_key_checking(self) -> bool:
+        return bool(self.options.get("host_key_checking", True))
+
+    def section_title(self, section: str) -> str:
+        return (self.sections or {}).get(section, "")
+
+
+# --------------------------------------------------------------------------- ScanReport → model
 
 def _finding(f: Finding) -> dict[str, Any]:
     c = f.control
@@ -48,15 +213,14 @@ def _host(h: HostScan) -> dict[str, Any]:
             "distribution": h.detection.distribution, "kubernetes_version": h.detection.version,
             "version_source": h.detection.version_source, "benchmark": h.detection.benchmark,
             "reason": h.detection.reason},
+        "known_hosts": h.known_hosts,
     }
 
 
-def to_dict(report: ScanReport, sections: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The report as plain data. ``sections`` (the benchmark's "4.2" → title mapping), when given,
-    is added as ``"sections"`` so the HTML report can title its sections without the catalog."""
+def _raw(report: ScanReport, sections: Mapping[str, str] | None) -> dict[str, Any]:
     hosts = [_host(h) for h in report.hosts]
     data: dict[str, Any] = {
-        "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION,
+        "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION, "run_id": report.run_id,
         "started": report.started.isoformat(), "finished": report.finished.isoformat(),
         "benchmark": report.benchmark, "catalog_digest": report.catalog_digest,
         "options": dict(report.options),
@@ -67,7 +231,13 @@ def to_dict(report: ScanReport, sections: Mapping[str, str] | None = None) -> di
     }
     if sections is not None:
         data["sections"] = dict(sections)
-    return _printable(data)
+    return _printable(data)  # type: ignore[no-any-return]
+
+
+def build(report: ScanReport, sections: Mapping[str, str] | None = None) -> Report:
+    """The model of ``report``: redacted and printable. ``sections`` ("4.2" → title) titles the
+    sections in the console and HTML, and is written to the JSON as ``"sections"``."""
+    return from_dict(_raw(report, sections))
 
 
 def _printable(value: Any) -> Any:
@@ -80,3 +250,92 @@ def _printable(value: Any) -> Any:
     if isinstance(value, list):
         return [_printable(v) for v in value]
     return value
+
+
+# --------------------------------------------------------------------------- JSON ↔ model
+
+def _result_from(r: Mapping[str, Any]) -> Result:
+    return Result(id=r["id"], check=r["check"], title=r["title"], section=r["section"], target=r["target"],
+                  status=r["status"], scored=bool(r["scored"]), automated=bool(r["automated"]),
+                  expected=r["expected"], actual=r["actual"], source=r["source"], reason=r.get("reason") or "",
+                  remediation=r["remediation"])
+
+
+def _evidence_from(e: Mapping[str, Any] | None) -> Evidence | None:
+    if e is None:
+        return None
+    return Evidence(
+        hostname=e["hostname"], uid=e.get("uid"),
+        processes={name: Process(pid=p["pid"], argv=tuple(p["argv"]), source=p.get("source", f"/proc/{p['pid']}/cmdline"),
+                                 env=dict(p.get("env") or {}))
+                   for name, p in (e.get("processes") or {}).items()},
+        paths={name: PathSeen(path=p["path"], source=p["source"]) for name, p in (e.get("paths") or {}).items()})
+
+
+def _host_from(h: Mapping[str, Any]) -> HostReport:
+    d = h.get("detected")
+    return HostReport(
+        name=h["name"], address=h["address"], roles=tuple(h["roles"]), status=h["status"], error=h.get("error"),
+        benchmark=h["benchmark"], started=h["started"], seconds=float(h["seconds"]),
+        results=tuple(_result_from(r) for r in h["results"]), summary=dict(h["summary"]),
+        evidence=_evidence_from(h.get("evidence")),
+        detected=None if d is None else Detected(distribution=d["distribution"],
+                                                 kubernetes_version=d["kubernetes_version"],
+                                                 version_source=d["version_source"], benchmark=d["benchmark"],
+                                                 reason=d["reason"]),
+        known_hosts=h.get("known_hosts"))
+
+
+def from_dict(data: Mapping[str, Any]) -> Report:
+    """A report.json (schema 1) as the model; fields added since (run_id, known_hosts) may be absent."""
+    s = data["summary"]
+    return Report(tool=data["tool"], version=data["version"], schema=int(data["schema"]),
+                  run_id=data.get("run_id", ""), started=data["started"], finished=data["finished"],
+                  benchmark=data["benchmark"], catalog_digest=data["catalog_digest"],
+                  options=dict(data.get("options") or {}), hosts=tuple(_host_from(h) for h in data["hosts"]),
+                  summary=Summary(**{k: int(s[k]) for k in (*STATUSES, "hosts", "hosts_assessed",
+                                                            "hosts_not_assessed")}),
+                  sections=None if data.get("sections") is None else dict(data["sections"]))
+
+
+def _result_dict(r: Result) -> dict[str, Any]:
+    return {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "target": r.target,
+            "status": r.status, "scored": r.scored, "automated": r.automated, "expected": r.expected,
+            "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation}
+
+
+def _evidence_dict(e: Evidence | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {"hostname": e.hostname, "uid": e.uid,
+            "processes": {name: {"pid": p.pid, "argv": list(p.argv), "source": p.source, "env": dict(p.env)}
+                          for name, p in e.processes.items()},
+            "paths": {name: {"path": p.path, "source": p.source} for name, p in e.paths.items()}}
+
+
+def _host_dict(h: HostReport) -> dict[str, Any]:
+    d = h.detected
+    return {"name": h.name, "address": h.address, "roles": list(h.roles), "status": h.status, "error": h.error,
+            "benchmark": h.benchmark, "started": h.started, "seconds": h.seconds,
+            "results": [_result_dict(r) for r in h.results], "summary": dict(h.summary),
+            "evidence": _evidence_dict(h.evidence),
+            "detected": None if d is None else {
+                "distribution": d.distribution, "kubernetes_version": d.kubernetes_version,
+                "version_source": d.version_source, "benchmark": d.benchmark, "reason": d.reason},
+            "known_hosts": h.known_hosts}
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The documented JSON (README, "JSON report") of the model."""
+    s = report.summary
+    data: dict[str, Any] = {
+        "tool": report.tool, "version": report.version, "schema": report.schema, "run_id": report.run_id,
+        "started": report.started, "finished": report.finished, "benchmark": report.benchmark,
+        "catalog_digest": report.catalog_digest, "options": dict(report.options),
+        "hosts": [_host_dict(h) for h in report.hosts],
+        "summary": {"PASS": s.PASS, "FAIL": s.FAIL, "WARN": s.WARN, "INFO": s.INFO, "hosts": s.hosts,
+                    "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed},
+    }
+    if report.sections is not None:
+        data["sections"] = dict(report.sections)
+    return data

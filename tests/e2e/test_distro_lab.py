@@ -38,7 +38,7 @@ def scan(lab, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     console = io.StringIO()
     with contextlib.redirect_stdout(console):
-        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--bundle", str(out / "bundle.json")])
+        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--bundle", str(out / "bundle.json")])
     data = json.loads((out / "report.json").read_text())
     return code, console.getvalue(), {h["name"]: h for h in data["hosts"]}, out
 
@@ -162,7 +162,7 @@ def test_every_kubelet_verdict_names_its_source(hosts):
 
 def test_bundle_reevaluates_the_journal_lines_offline(scan, hosts, tmp_path):
     """k3s's journal lines are kept in the evidence bundle: offline, the same verdicts and sources."""
-    assert main(["evaluate", str(scan[3] / "bundle.json"), "--out-dir", str(tmp_path), "--quiet"]) == 3
+    assert main(["evaluate", str(scan[3] / "bundle.json"), "--out-dir", str(tmp_path), "--flat", "--quiet"]) == 3
     again = {h["name"]: h for h in json.loads((tmp_path / "report.json").read_text())["hosts"]}
     for name, host in hosts.items():
         assert [(r["id"], r["status"], r["actual"], r["source"]) for r in host["results"]] == \

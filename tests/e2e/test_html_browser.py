@@ -20,6 +20,7 @@ import base64
 import copy
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ from typing import Any
 import pytest
 
 from fleetbench.cli import main
-from fleetbench.report import html
+from fleetbench.report import from_dict, html
 from tests.lab import Lab
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -180,7 +181,7 @@ def _set_filter(name: str, value: str | bool) -> str:
 def reports(tmp_path_factory) -> tuple[int, Path]:
     out = tmp_path_factory.mktemp("reports")
     with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.79.0.") as lab:
-        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json,html,csv,junit",
+        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json,html,csv,junit",
                      "--quiet"])
     return code, out
 
@@ -266,7 +267,7 @@ def test_hostile_node_data_is_text(reports, browser, tmp_path):
                           "error": f"connection refused by {HOSTILE}", "results": [], "evidence": None,
                           "summary": {"PASS": 0, "FAIL": 0, "WARN": 0, "INFO": 0}})
     page = tmp_path / "hostile.html"
-    page.write_bytes(html.render(data)["report.html"])
+    page.write_bytes(html.render(from_dict(data))["report.html"])
     session = browser.open(page.as_uri())
     dom = browser.evaluate(session, READ_MATRIX)
     found = browser.evaluate(session, "({img: document.querySelectorAll('img, iframe, object, embed').length,"
@@ -279,3 +280,50 @@ def test_hostile_node_data_is_text(reports, browser, tmp_path):
     assert dom["cells"]["4.1.5"]["worker-2"] == ["FAIL", True]
     assert browser.session_events(session, "Runtime.exceptionThrown") == []
     assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [page.as_uri()]
+
+
+def _pdf_pages(pdf: Path) -> list[str]:
+    """The text of each page (pdftotext, poppler)."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    return text.split("\f")[:-1] if text.endswith("\f") else text.split("\f")
+
+
+def _word_heights(pdf: Path) -> list[tuple[float, str]]:
+    """(height in pt, word) of every word (pdftotext -bbox: proportional to the font size)."""
+    xhtml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    words = re.findall(r'<word xMin="[^"]+" yMin="([^"]+)" xMax="[^"]+" yMax="([^"]+)">([^<]*)</word>', xhtml)
+    return [(float(y_max) - float(y_min), word) for y_min, y_max, word in words]
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed (make test installs it)")
+def test_printed_report_is_readable_on_a4(reports, browser, tmp_path):
+    """Printed from Chromium to PDF: text at least 9 pt, page numbers, the matrix one role per page
+    block, and no heading left alone at the foot of a page."""
+    _, out = reports
+    session = browser.open((out / "report.html").as_uri())
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(base64.b64decode(browser.call("Page.printToPDF", session, preferCSSPageSize=True,
+                                                  printBackground=True)["data"]))
+    pages = _pdf_pages(pdf)
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    assert re.search(r"Page size:\s+841.89 x 595.2", info) or "A4" in info          # A4 landscape
+    assert len(pages) >= 4
+    for n, page in enumerate(pages, start=1):
+        assert f"page {n} of {len(pages)}" in page, n
+    heights = _word_heights(pdf)
+    title = next(h for h, word in heights if word == "CIS")          # the h1, printed at 16 pt (report.css)
+    smallest = min(h for h, _ in heights) * 16 / title                 # word box heights scale with the size
+    assert smallest >= 9, sorted(heights)[:5]
+    starts = {}
+    for n, page in enumerate(pages):
+        for group in ("control-plane,etcd", "worker"):
+            if f"Matrix: {group}" in page:
+                starts.setdefault(group, n)
+    assert len(starts) == 2 and starts["control-plane,etcd"] < starts["worker"]
+    matrix_worker = pages[starts["worker"]]
+    assert "4.1.5" in matrix_worker and "1.1.1 " not in matrix_worker          # the workers' controls only
+    headings = {"Summary", "Node × check matrix", "Checks", "Hosts", "By role", "By section", "Scan",
+                "Matrix: control-plane,etcd", "Matrix: worker"}
+    for n, page in enumerate(pages, start=1):
+        lines = [ln.strip() for ln in page.splitlines() if ln.strip() and "page " not in ln]
+        assert lines and lines[-1] not in headings, (n, lines[-3:])               # never orphaned

@@ -31,7 +31,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(lab, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--quiet"])
+    main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--quiet"])
     data = json.loads((out / "report.json").read_text())
     return {h["name"]: h for h in data["hosts"]}
 
@@ -100,7 +100,7 @@ def test_a_host_without_kubernetes_for_its_roles_is_not_assessed(lab, tmp_path):
                          f"  worker-wrong-path: {{address: {worker}, port: {lab.port}, roles: [worker],"
                          " paths: {kubelet.config: /etc/kubernetes/no-such-kubelet.yaml}}\n")
     out = tmp_path / "out"
-    assert main(["scan", str(inventory), "--out-dir", str(out), "--quiet"]) == 4
+    assert main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--quiet"]) == 4
     hosts = {h["name"]: h for h in json.loads((out / "report.json").read_text())["hosts"]}
     for name in ("etcd-as-worker", "etcd-wrong-path"):
         assert hosts[name]["status"] == "no-kubernetes", hosts[name]

@@ -34,7 +34,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scanned(lab, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--format", "json", "--quiet"])
+    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json", "--quiet"])
     data = json.loads((out / "report.json").read_text())
     return code, data
 
@@ -77,7 +77,7 @@ def test_benchmark_detected_per_node(scanned):
 
 
 def test_forced_benchmark(lab, tmp_path):
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--benchmark", "cis-1.12",
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--flat", "--benchmark", "cis-1.12",
                  "--quiet", "--limit", "worker-1"]) == 3
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["benchmark"] == "cis-1.12" and data["hosts"][0]["benchmark"] == "cis-1.12"
@@ -106,6 +106,18 @@ def test_control_plane_verdicts(scanned):
     assert r["1.1.12"]["actual"].startswith("root:root (0:0)")
     assert r["4.2.1"]["source"] == "/var/lib/kubelet/config.yaml: authentication.anonymous.enabled"
     assert "flag --config" in json.dumps(scanned[1]["hosts"][0]["evidence"]["paths"]["kubelet.config"])
+
+
+def test_settings_under_secret_sounding_names_stay_readable(scanned):
+    """Redaction hides secrets, not settings: the demo's 1.2.30, 1.3.3 and the bootstrap-token flag."""
+    r = results(scanned[1], "cp-1")
+    assert r["1.3.3"]["actual"] == "--use-service-account-credentials=true" and r["1.3.3"]["status"] == "PASS"
+    assert "<redacted>" not in json.dumps([r["1.2.30"], r["1.3.3"]])
+    assert r["1.2.30"]["actual"] in ("--service-account-extend-token-expiration not set",
+                                     "--service-account-extend-token-expiration=true",
+                                     "--service-account-extend-token-expiration=false")
+    argv = scanned[1]["hosts"][0]["evidence"]["processes"]["apiserver"]["argv"]
+    assert "--enable-bootstrap-token-auth=true" in argv
 
 
 def test_default_worker_verdicts(scanned):
@@ -138,7 +150,7 @@ def test_plan_prints_one_script_per_host(lab, capsys):
 def test_local_scan_runs_the_same_probe(tmp_path, capsys):
     """This machine sees the lab's kubelets in its /proc (the lab nodes are its children), so it is
     assessed as a worker; were none visible, it would be "no-kubernetes" (exit 4), never passed."""
-    code = main(["scan", "--local", "--out-dir", str(tmp_path), "--quiet"])
+    code = main(["scan", "--local", "--out-dir", str(tmp_path), "--flat", "--quiet"])
     host = json.loads((tmp_path / "report.json").read_text())["hosts"][0]
     if host["status"] == "no-kubernetes":
         assert code == 4 and host["error"].startswith("no Kubernetes component found for roles worker")
@@ -165,7 +177,7 @@ def test_one_hosts_internal_error_does_not_stop_the_fleet(lab, tmp_path, monkeyp
 
     monkeypatch.setattr(runner, "plan_for", plan_for)
     monkeypatch.setattr(runner, "scan_host", scan_host)
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--quiet", "--format", "json"]) == 4
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path), "--flat", "--quiet", "--format", "json"]) == 4
     hosts = {h["name"]: h for h in json.loads((tmp_path / "report.json").read_text())["hosts"]}
     assert (hosts["worker-1"]["status"], hosts["worker-1"]["error"]) == (
         "error", "internal error: RuntimeError: injected planning bug")
@@ -181,7 +193,7 @@ def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
     inventory = tmp_path / "auditor.yaml"
     inventory.write_text(lab.inventory_path.read_text().replace("user: root", "user: auditor"))
     out = tmp_path / "out"
-    main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--limit", "worker-1"])
+    main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--quiet", "--limit", "worker-1"])
     host = json.loads((out / "report.json").read_text())["hosts"][0]
     assert host["status"] == "ok" and host["evidence"]["uid"] == 1001
     r = {x["id"]: x for x in host["results"]}
@@ -192,9 +204,9 @@ def test_unprivileged_scan_is_not_assessed_never_passed(lab, tmp_path):
 
 def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     scan_out, eval_out, bundle = tmp_path / "scan", tmp_path / "eval", tmp_path / "bundle.json"
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(scan_out), "--quiet", "--bundle", str(bundle)]) == 3
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(scan_out), "--flat", "--quiet", "--bundle", str(bundle)]) == 3
     lab.stop_sshd("cp-1")                                   # nothing is contacted from here on
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet"]) == 3
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat", "--quiet"]) == 3
 
     def verdicts(path):
         data = json.loads(path.read_text())
@@ -205,7 +217,7 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     assert all(len(h["stdout_sha256"]) == 64 and h["collected_at"] and h["records"] for h in raw["hosts"])
 
     # another version, offline: the auto scan collected what every benchmark needs
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--quiet", "--benchmark", "cis-1.12"]) == 3
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat", "--quiet", "--benchmark", "cis-1.12"]) == 3
     assert {h["benchmark"] for h in json.loads((eval_out / "report.json").read_text())["hosts"]} == {"cis-1.12"}
 
     # an altered bundle is refused
@@ -213,7 +225,7 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
     record["payload_b64"] = base64.b64encode(b"tampered").decode()
     bundle.write_text(json.dumps(raw))
     capsys.readouterr()
-    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out)]) == 2
+    assert main(["evaluate", str(bundle), "--out-dir", str(eval_out), "--flat"]) == 2
     assert "does not match its sha256" in capsys.readouterr().err
     lab.start_sshd("cp-1")
 
@@ -221,10 +233,10 @@ def test_evidence_bundle_reproduces_the_scan_offline(lab, tmp_path, capsys):
 def test_reevaluated_report_carries_the_scans_settings(lab, tmp_path):
     """`evaluate BUNDLE` reports what the scan really ran with, not defaults (issue 13 item 2)."""
     bundle, out = tmp_path / "b.json", tmp_path / "eval"
-    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--quiet", "--limit", "worker-*",
+    assert main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--flat", "--quiet", "--limit", "worker-*",
                  "--skip", "4.2.4", "--insecure-no-host-key-check", "--bundle", str(bundle)]) == 3
     assert json.loads(bundle.read_text())["schema"] == 2
-    assert main(["evaluate", str(bundle), "--out-dir", str(out), "--quiet"]) == 3
+    assert main(["evaluate", str(bundle), "--out-dir", str(out), "--flat", "--quiet"]) == 3
     opts = json.loads((out / "report.json").read_text())["options"]
     scan_opts = json.loads((tmp_path / "scan" / "report.json").read_text())["options"]
     assert opts["host_key_checking"] is False and opts["local"] is False
@@ -289,7 +301,7 @@ def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-
     lab.stop_sshd("worker-1")
     lab.rotate_host_key("worker-2")
     out = tmp_path / "out"
-    code = main(["scan", str(inventory), "--out-dir", str(out), "--quiet", "--connect-timeout", "5"])
+    code = main(["scan", str(inventory), "--out-dir", str(out), "--flat", "--quiet", "--connect-timeout", "5"])
     data = json.loads((out / "report.json").read_text())
     status = {h["name"]: (h["status"], h["error"]) for h in data["hosts"]}
     assert code == 4

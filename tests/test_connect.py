@@ -348,7 +348,7 @@ def test_a_known_hosts_file_named_by_the_ssh_config_is_used_and_reported(tmp_pat
 
 
 def test_reports_name_the_known_hosts_file_and_none_when_checking_is_off(tmp_path, client_key, key_file, catalog):
-    from fleetbench.report import to_dict
+    from fleetbench.report.model import build, to_dict
     from fleetbench.runner import scan
 
     async def go(verify: bool) -> dict[str, Any]:
@@ -357,7 +357,7 @@ def test_reports_name_the_known_hosts_file_and_none_when_checking_is_off(tmp_pat
             kh.write_text("")
             options = ScanOptions(benchmark=AUTO, transport=Settings(connect_timeout=1.0, verify_host_keys=verify))
             report = await scan((host(srv.port, key_file, kh),), catalog, options)
-            return to_dict(report)["hosts"][0]
+            return to_dict(build(report))["hosts"][0]
     checked = run(go(True))
     assert checked["known_hosts"] == str(tmp_path / "empty") and checked["status"] == "host-key-mismatch"
     unchecked = run(go(False))

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import yamlsrc
 from .errors import InventoryError, UsageError
-from .models import ROLES, Host, SSHSettings
+from .models import ROLE_ALIASES, ROLES, Host, SSHSettings
 from .yamlsrc import LDict, LList
 
 #: keys a host, a group or defaults may set, with the type each expects
@@ -32,7 +32,7 @@ _SETTINGS: dict[str, str] = {
 }
 _HOST_ONLY = {"address": "str", "groups": "list"}
 _GROUP_ONLY = {"groups": "list"}
-_ROLE_ALIASES = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
+_ROLE_ALIASES = ROLE_ALIASES
 
 
 def load_inventory(path: str | Path, limit: Iterable[str] = ()) -> tuple[Host, ...]:

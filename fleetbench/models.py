@@ -33,6 +33,8 @@ STATUSES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.WARN, Status.IN
 
 Role = Literal["control-plane", "etcd", "worker"]
 ROLES: tuple[str, ...] = ("control-plane", "etcd", "worker")
+#: other names the inventory and ``--roles`` accept for a role (kube-bench's target names among them)
+ROLE_ALIASES: Mapping[str, str] = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
 
 
 # --------------------------------------------------------------------------- inventory

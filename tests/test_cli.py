@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fleetbench.cli import main
@@ -26,6 +28,15 @@ def run(capsys, *argv):
     (["scan", "{paths}"], "paths.yaml:2: host 'a': unknown path variable 'kubelet.conf'"),
     (["scan"], "give an inventory file, or --local"),
     (["frobnicate"], "invalid choice"),
+    (["checks", "--benchmark", "auto"], "--benchmark: auto chooses per node; give a benchmark id to list its controls"),
+    (["checks", "--benchmark", "cis-1.11", "--diff", "auto"], "--diff: auto chooses per node"),
+    (["checks", "--targets", "node,bogus"], "--targets: unknown target 'bogus'"),
+    (["scan", "--local", "--roles", "masters"], "--roles: unknown role 'masters'"),
+    (["scan", "{inv}", "--check", "1.2.1"], "--check: selects no control for host 'a' (roles worker"),
+    (["scan", "{inv}", "--check", "1.2", "--targets", "node"], "--check: selects no control for host 'a'"),
+    (["scan", "{inv}", "--targets", "master"], "--targets: selects no control for host 'a'"),
+    (["scan", "--local", "--roles", "worker", "--check", "1.2.1"], "--check: selects no control for host 'localhost'"),
+    (["plan", "{inv}", "--check", "1.2.1"], "--check: selects no control for host 'a'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
     inv = tmp_path / "inv.yaml"
@@ -63,3 +74,13 @@ def test_checks_diff_lists_what_changed(capsys):
     assert "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA" in out     # dropped from the 1.2.29 allow-list
     code, out, _ = run(capsys, "checks", "--benchmark", "cis-1.10", "--diff", "cis-1.11")
     assert "1.1.20  mode" in out and "1.2.30  added" in out
+
+
+def test_local_roles_accept_the_inventory_aliases(tmp_path, capsys):
+    """--roles takes what an inventory takes: master is control-plane, node is worker."""
+    code, _, err = run(capsys, "scan", "--local", "--roles", "master,node", "--check", "1.2.1,4.2.1",
+                       "--out-dir", str(tmp_path), "--quiet")
+    assert code in (0, 3), err
+    host = json.loads((tmp_path / "report.json").read_text())["hosts"][0]
+    assert host["roles"] == ["control-plane", "worker"]
+    assert {r["id"] for r in host["results"]} == {"1.2.1", "4.2.1"}

@@ -260,7 +260,7 @@ def _cmd_checks(args: argparse.Namespace) -> int:
         return _cmd_diff(catalog, _benchmark(args, catalog), args.diff)
     bench = catalog.benchmarks[_benchmark(args, catalog)]
     rows = [[c.id, c.title, c.target, "automated" if c.automated else "manual", "yes" if c.scored else "no",
-             c.check.kind, c.check.id]
+             "skip" if c.skip else c.check.kind, c.check.id]
             for c in bench.controls if not args.targets or c.target in args.targets]
     print(f"{bench.title} ({bench.id}), Kubernetes {', '.join(bench.kubernetes)}: {len(rows)} controls")
     print(tabulate(rows, headers=["id", "title", "target", "type", "scored", "kind", "check"]))

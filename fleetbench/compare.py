@@ -1,7 +1,7 @@
 """Two benchmark versions → the controls that changed between them (``fleetbench checks --diff``).
 
 A CIS number may name a different check in another version, a control may change target, scoring,
-mode, owner, expected value or allow-list. This module only computes the rows; ``cli`` prints them.
+skip, paths (a distribution's own files), mode, owner, expected value or allow-list. This module only computes the rows; ``cli`` prints them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def describe(control: Control) -> dict[str, str]:
     check = control.check
     return {"check": check.id, "title": control.title, "target": control.target,
             "scored": str(control.scored).lower(), "automated": str(control.automated).lower(),
-            "mode": check.mode or "", "owner": check.owner or "",
+            "skip": control.skip, "paths": " ".join(check.paths), "mode": check.mode or "", "owner": check.owner or "",
             "expects": "; ".join(f"{t.flag or t.config_key} {t.op} {t.value or ''}".strip() for t in check.tests),
             "allowed": ",".join(check.allowed)}
 

@@ -2,7 +2,7 @@
 
 Verdicts follow kube-bench: a check that holds is PASS; one that does not is FAIL when scored
 and WARN when not; manual checks are WARN; checks skipped on request, and those a benchmark
-variant marks as skipped (``kind: skip``, with its reason), are INFO. Where fleetbench decides
+variant marks as skipped (``skip:`` on the benchmark entry, with its reason), are INFO. Where fleetbench decides
 differently, on purpose:
 
 * **Not assessed is never a pass.** When the facts a check needs are missing (the component's
@@ -47,11 +47,11 @@ class _Outcome:
 def evaluate(control: Control, facts: HostFacts, catalog: Catalog, skipped: bool = False) -> Finding:
     """The finding for one control on one host."""
     check = control.check
-    remediation = _fill(check, facts, catalog)
+    remediation = "" if control.skip else _fill(check, facts, catalog)   # not evaluated: nothing to remedy
     if skipped:
         return Finding(control, Status.INFO, "", "", "", remediation, "skipped on request (--skip)")
-    if check.kind == "skip":
-        return Finding(control, Status.INFO, "", "", "", remediation, check.reason)
+    if control.skip:
+        return Finding(control, Status.INFO, "", "", "", "", control.skip)
     if check.kind == "manual":
         return Finding(control, Status.WARN, "manual review", "", "", remediation, "manual check")
     if check.kind == "cluster":

@@ -116,9 +116,9 @@ class Check:
 
     id: str                               #: stable semantic id, "kubelet-anonymous-auth"
     title: str
-    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster", "skip"]
+    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster"]
     component: str | None
-    remediation: str
+    remediation: str                      #: its own text, or its remediation.yaml template's; placeholders left
     origin: str                           #: "checks/controls/kubelet.yaml:14"
     # kind == file
     paths: tuple[str, ...] = ()           #: path expressions: literal or "{kubelet.config}"
@@ -131,8 +131,6 @@ class Check:
     combine: Literal["all", "any"] = "all"
     config: str | None = None             #: path expression of the config file (setting)
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
-    # kind == skip
-    reason: str = ""                      #: why the benchmark does not evaluate it (reported with INFO)
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
 
@@ -148,6 +146,7 @@ class Control:
     automated: bool
     section: str                          #: "4.2"
     title: str
+    skip: str = ""                        #: set: this version does not evaluate it, and why (always INFO)
 
 
 @dataclass(frozen=True, slots=True)

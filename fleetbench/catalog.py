@@ -41,7 +41,7 @@ PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
 FILE_GLOB = re.compile(r"\*\.[A-Za-z0-9]+")         #: the one glob a flag source may end in: "dir/*.yaml"
 _CHECK_KEYS = {
     "common": {"id", "title", "kind", "component", "remediation", "missing"},
-    "file": {"path", "paths", "tree", "match", "mode", "owner"},
+    "file": {"path", "paths", "tree", "match", "mode", "owner", "optional"},
     "flag": {"flag", "op", "value", "env", "gate", "tests", "combine"},
     "setting": {"flag", "op", "value", "config_key", "gate", "tests", "combine", "config"},
     "encryption": {"flag", "allowed"},
@@ -330,7 +330,14 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
             raise c.fail(node, "mode", f"mode must be octal digits such as '600', got '{mode}'{what}")
         if owner is not None and not re.fullmatch(r"[^:\s]+:[^:\s]+", owner):
             raise c.fail(node, "owner", f"owner must be 'user:group', got '{owner}'{what}")
-        fields.update(paths=paths, tree=c.flag(node, "tree"), match=c.text(node, "match", False), mode=mode, owner=owner)
+        optional = " ".join((c.text(node, "optional", False, what) or "").split())
+        if "optional" in node:
+            named = [p for p in paths if not PATH_EXPR.fullmatch(p) or not _named_by_process(p, components)]
+            if not optional or named:
+                raise c.fail(node, "optional", f"'optional' needs the reason to report (\"no … in use\") and paths "
+                                               f"a running process names with a flag or variable{what}")
+        fields.update(paths=paths, tree=c.flag(node, "tree"), match=c.text(node, "match", False), mode=mode, owner=owner,
+                      optional=optional)
     elif kind in ("flag", "setting"):
         fields["tests"] = _load_tests(c, node, kind, what)
         fields["combine"] = c.choice(node, "combine", ("all", "any"), "all")
@@ -391,6 +398,14 @@ def _check_path_expr(c: _Ctx, node: LDict, key: str, expr: str, components: dict
         comp, _, short = name.partition(".")
         if comp not in components or short not in components[comp].paths:
             raise c.fail(node, key, f"unknown path variable '{{{name}}}'{what}")
+
+
+def _named_by_process(expr: str, components: dict[str, Component]) -> bool:
+    """Whether a path variable can come from the running process (``from_flag`` / ``from_env``), so
+    that "the process names no such file" can be told from "the file is missing"."""
+    comp, _, short = expr.strip("{}").partition(".")
+    var = components[comp].paths.get(short) if comp in components else None
+    return var is not None and bool(var.from_flag or var.from_env)
 
 
 def _load_benchmark(path: Path, checks: dict[str, Check], templated: set[str], templates: Templates,

@@ -131,6 +131,8 @@ class Check:
     combine: Literal["all", "any"] = "all"
     config: str | None = None             #: path expression of the config file (setting)
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
+    optional: str = ""                    #: file: CIS counts it only when in use; set: PASS with this reason when
+                                          #: no running process names it and no file exists ("no … in use")
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
 

@@ -171,3 +171,28 @@ def test_broken_catalog_names_file_and_line(tmp_path, file, old, new, message):
     text = str(err.value)
     assert message in text and f"{root / file}:" in text
     assert text.split(f"{root / file}:")[1].split(":")[0].isdigit()
+
+
+def test_remediation_templates_fill_per_check_and_follow_overrides(catalog):
+    """Templates give each check its sentence; a 'with: path' that makes several files one switches form."""
+    assert catalog.checks["kubelet-anonymous-auth"].remediation == (
+        "In {kubelet.config}, set authentication.anonymous.enabled: {value}. A command-line flag overrides the file, "
+        "so also remove conflicting flags from the kubelet command line (see {kubelet.service} and the kubelet's "
+        "environment files). Then restart the kubelet.")
+    assert catalog.checks["etcd-peer-tls"].remediation == (
+        "In the etcd configuration ({etcd.config}) set --peer-cert-file to a suitable value; set --peer-key-file to a "
+        "suitable value. Where etcd is configured through its environment, use ETCD_PEER_CERT_FILE, ETCD_PEER_KEY_FILE "
+        "instead.")
+    assert catalog.checks["admin-kubeconfigs-mode"].remediation.endswith("<file> for each file listed in the evidence.")
+    k3s = {c.id: c for c in catalog.benchmarks["k3s-cis-1.9"].controls}
+    assert k3s["1.1.13"].check.remediation == "Tighten the permissions on the node: chmod {mode} {path}"
+    assert k3s["1.1.19"].check.remediation == "Give the files to their owner on the node: chown -R {owner} {path}"
+
+
+def test_benchmark_diff_returns_rows(catalog):
+    from fleetbench.compare import Change, diff
+    rows = diff(catalog, "cis-1.11", "cis-1.12")
+    assert Change("4.2.15", "removed", rows[[r.id for r in rows].index("4.2.15")].before, "") in rows
+    k3s = diff(catalog, "cis-1.12", "k3s-cis-1.9")
+    assert any(r.id == "1.1.1" and r.change == "skip" and r.after.startswith("not applicable on k3s") for r in k3s)
+    assert Change("1.1.21", "paths", "/etc/kubernetes/pki", "/var/lib/rancher/k3s/server/tls") in k3s

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from fleetbench import script as S  # noqa: E402
 from fleetbench.catalog import load_catalog  # noqa: E402
 from fleetbench.inventory import load_inventory  # noqa: E402
-from fleetbench.runner import ScanOptions, host_targets, plan_for  # noqa: E402
+from fleetbench.runner import ScanOptions, plan_for  # noqa: E402
+from fleetbench.select import host_targets  # noqa: E402
 from tests.lab import Lab, kubeadm_worker  # noqa: E402
 
 OCTETS = "127.90.0."

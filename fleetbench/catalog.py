@@ -3,15 +3,22 @@
 Layout of the catalog folder::
 
     checks/components.yaml          how to find each component on a node (processes, file paths)
+    checks/remediation.yaml         remediation templates per kind and component (the shared sentences)
     checks/controls/*.yaml          what to check, each check written once with a semantic id
     checks/benchmarks/<id>.yaml     one file per benchmark version: CIS number → check, target,
-                                    scored, automated, and per-version overrides (``with``)
+                                    scored, automated, per-version overrides (``with``) and the
+                                    controls the version does not evaluate (``skip: reason``)
 
-A benchmark mapping never copies a check: where a version expects something else (a mode of
-644 instead of 600, a shorter cipher list) its entry says so in ``with:``. A distribution's
-variant (k3s, RKE2) also says, once, where its components' flags are changed (``remediation:``
-with the components it covers): that text replaces the remediation of their flag and setting
-controls, which otherwise name a static-pod manifest or a kubelet config file.
+A benchmark mapping never copies a check: where a version or a distribution expects something
+else (a mode of 644 instead of 600, a shorter cipher list, k3s's admin kubeconfig at another path)
+its entry says so in ``with:``; where a variant does not evaluate a control at all, the entry says
+why in ``skip:``. A distribution's variant (k3s, RKE2) also says, once, where its components' flags
+are changed (``remediation:`` with the components it covers): that text replaces the remediation of
+their flag and setting controls, which otherwise name a static-pod manifest or a kubelet config file.
+
+A check without its own ``remediation:`` gets one from ``remediation.yaml`` when it loads (and
+again after a ``with:`` that changes which template applies); placeholders such as
+``{kubelet.config}`` or ``{value}`` are filled per node when the control is evaluated.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import ops, yamlsrc
 from .errors import CatalogError
@@ -28,20 +36,29 @@ from .models import Benchmark, Catalog, Check, Component, Control, PathVar, Test
 from .yamlsrc import LDict, LList
 
 TARGETS = ("master", "controlplane", "etcd", "node", "policies")
-KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster", "skip")
+KINDS = ("file", "flag", "setting", "encryption", "manual", "cluster")
 PATH_EXPR = re.compile(r"\{([a-z0-9-]+\.[a-z0-9-]+)\}")
 FILE_GLOB = re.compile(r"\*\.[A-Za-z0-9]+")         #: the one glob a flag source may end in: "dir/*.yaml"
 _CHECK_KEYS = {
     "common": {"id", "title", "kind", "component", "remediation", "missing"},
-    "file": {"path", "paths", "tree", "match", "mode", "owner"},
+    "file": {"path", "paths", "tree", "match", "mode", "owner", "optional"},
     "flag": {"flag", "op", "value", "env", "gate", "tests", "combine"},
     "setting": {"flag", "op", "value", "config_key", "gate", "tests", "combine", "config"},
     "encryption": {"flag", "allowed"},
     "manual": set(),
     "cluster": set(),
-    "skip": {"reason"},
 }
-_OVERRIDABLE = {"mode", "owner", "value", "allowed", "missing", "title", "remediation"}
+_OVERRIDABLE = {"mode", "owner", "value", "allowed", "missing", "title", "remediation", "path", "paths", "config"}
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """``remediation.yaml``: the remediation sentences shared by many checks."""
+
+    files: Mapping[str, str]                          #: "mode", "mode-each", "owner", "owner-each" → text
+    components: Mapping[str, Mapping[str, str]]       #: component → kind (flag | setting) → text with {do}
+    actions: Mapping[str, Mapping[str, str]]          #: kind → op → what to change, with {name} and {value}
+    origin: str                                       #: "checks/remediation.yaml"
 
 
 def default_root() -> Path:
@@ -58,21 +75,25 @@ def load_catalog(root: str | Path | None = None) -> Catalog:
     root = Path(root) if root else default_root()
     if not (root / "components.yaml").is_file():
         raise CatalogError(str(root), "not a catalog folder (components.yaml is missing)")
-    files = [root / "components.yaml", *sorted((root / "controls").glob("*.yaml")),
+    files = [root / "components.yaml", root / "remediation.yaml", *sorted((root / "controls").glob("*.yaml")),
              *sorted((root / "benchmarks").glob("*.yaml"))]
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     components, role_targets = _load_components(root / "components.yaml")
+    templates = _load_templates(root / "remediation.yaml", components)
     checks: dict[str, Check] = {}
+    templated: set[str] = set()           # checks whose remediation comes from a template
     for f in sorted((root / "controls").glob("*.yaml")):
-        for check in _load_checks(f, components):
+        for check, own_text in _load_checks(f, components, templates):
             if check.id in checks:
                 raise CatalogError(check.origin, f"duplicate check id '{check.id}' (first at {checks[check.id].origin})")
             checks[check.id] = check
+            if not own_text:
+                templated.add(check.id)
     benchmarks = {}
     for f in sorted((root / "benchmarks").glob("*.yaml")):
-        bench = _load_benchmark(f, checks)
+        bench = _load_benchmark(f, checks, templated, templates, components)
         benchmarks[bench.id] = bench
     if not benchmarks:
         raise CatalogError(str(root / "benchmarks"), "no benchmark mapping files found")
@@ -204,7 +225,60 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
     return components, role_targets
 
 
-def _load_checks(path: Path, components: dict[str, Component]) -> list[Check]:
+def _load_templates(path: Path, components: dict[str, Component]) -> Templates:
+    """``remediation.yaml`` → :class:`Templates`, every key checked (file:line on error)."""
+    doc = yamlsrc.load(path, CatalogError)
+    c = _Ctx(path)
+    if not isinstance(doc, LDict):
+        raise CatalogError(f"{path}:1", "expected a mapping with 'files', 'components' and 'actions'")
+    c.only(doc, {"files", "components", "actions"}, "remediation.yaml")
+
+    def texts(node: LDict, allowed: tuple[str, ...], what: str) -> dict[str, str]:
+        c.only(node, set(allowed), what)
+        return {str(k): " ".join((c.text(node, str(k)) or "").split()) for k in node}
+
+    files = texts(c.mapping(doc, "files"), ("mode", "mode-each", "owner", "owner-each"), "'files'")
+    comps = c.mapping(doc, "components")
+    by_component: dict[str, dict[str, str]] = {}
+    for name, body in comps.items():
+        if name not in components:
+            raise c.fail(comps, name, f"unknown component '{name}' (expected one of: {', '.join(components)})")
+        if not isinstance(body, LDict):
+            raise c.fail(comps, name, f"component '{name}' must map 'flag' and/or 'setting' to a text")
+        by_component[str(name)] = texts(body, ("flag", "setting"), f"component '{name}'")
+        for kind, text in by_component[str(name)].items():
+            if "{do}" not in text:
+                raise c.fail(body, kind, f"component '{name}': the {kind} template needs '{{do}}', what to change")
+    acts = c.mapping(doc, "actions")
+    actions = {str(kind): texts(c.mapping(acts, kind), tuple(ops.OPS), f"actions '{kind}'") for kind in acts}
+    c.only(acts, {"flag", "setting"}, "'actions'")
+    return Templates(files=files, components=by_component, actions=actions, origin=str(path))
+
+
+def _template(check: Check, templates: Templates) -> str | None:
+    """The remediation a check without its own gets, or None when no template covers it.
+
+    {do} is written from the tests (one action per test, joined with "; "); a single test keeps
+    "{value}" as a placeholder so that a version's ``with: value`` still shows in the text.
+    """
+    if check.kind == "file":
+        several = check.tree or len(check.paths) > 1
+        return templates.files.get(("mode" if check.mode else "owner") + ("-each" if several else ""))
+    template = templates.components.get(check.component or "", {}).get(check.kind)
+    actions = templates.actions.get(check.kind, {})
+    if template is None or not check.tests or any(t.op not in actions for t in check.tests):
+        return None
+    steps = []
+    for t in check.tests:
+        name = (t.config_key if check.kind == "setting" else None) or t.flag or t.config_key or ""
+        value = "{value}" if len(check.tests) == 1 else (t.value or "")
+        steps.append(actions[t.op].replace("{name}", name).replace("{value}", value))
+    envs = ", ".join(t.env for t in check.tests if t.env)
+    return template.replace("{do}", "; ".join(steps)).replace("{envs}", envs)
+
+
+def _load_checks(path: Path, components: dict[str, Component], templates: Templates) -> list[tuple[Check, bool]]:
+    """The checks of one controls file, each with whether it wrote its own remediation."""
     doc = yamlsrc.load(path, CatalogError)
     c = _Ctx(path)
     if not isinstance(doc, LDict) or not isinstance(doc.get("checks"), LList):
@@ -214,7 +288,16 @@ def _load_checks(path: Path, components: dict[str, Component]) -> list[Check]:
     for i, node in enumerate(doc["checks"]):
         if not isinstance(node, LDict):
             raise CatalogError(f"{path}:{doc['checks'].line_of(i)}", "each check must be a mapping")
-        result.append(_load_check(c, node, components))
+        check = _load_check(c, node, components)
+        own = bool(check.remediation)
+        if not own:
+            text = _template(check, templates)
+            if text is None:
+                raise c.fail(node, None, f"check '{check.id}' needs a 'remediation' (no template in "
+                                         f"{templates.origin} covers a {check.kind} check of "
+                                         f"{check.component or 'no component'} with these operators)")
+            check = dataclasses.replace(check, remediation=text)
+        result.append((check, own))
     return result
 
 
@@ -231,7 +314,8 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
         raise c.fail(node, "component", f"unknown component '{component}'{what}")
     fields: dict[str, Any] = dict(
         id=cid, title=c.text(node, "title", what=what), kind=kind, component=component,
-        remediation=(c.text(node, "remediation", required=kind != "skip", what=what) or "").strip(),
+        remediation=(c.text(node, "remediation", required=kind in ("manual", "cluster", "encryption"),
+                            what=what) or "").strip(),
         origin=c.at(node), missing=c.choice(node, "missing", ("pass", "fail"), "fail"))
     if kind == "file":
         paths = c.strings(node, "paths") + c.strings(node, "path")
@@ -246,7 +330,14 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
             raise c.fail(node, "mode", f"mode must be octal digits such as '600', got '{mode}'{what}")
         if owner is not None and not re.fullmatch(r"[^:\s]+:[^:\s]+", owner):
             raise c.fail(node, "owner", f"owner must be 'user:group', got '{owner}'{what}")
-        fields.update(paths=paths, tree=c.flag(node, "tree"), match=c.text(node, "match", False), mode=mode, owner=owner)
+        optional = " ".join((c.text(node, "optional", False, what) or "").split())
+        if "optional" in node:
+            named = [p for p in paths if not PATH_EXPR.fullmatch(p) or not _named_by_process(p, components)]
+            if not optional or named:
+                raise c.fail(node, "optional", f"'optional' needs the reason to report (\"no … in use\") and paths "
+                                               f"a running process names with a flag or variable{what}")
+        fields.update(paths=paths, tree=c.flag(node, "tree"), match=c.text(node, "match", False), mode=mode, owner=owner,
+                      optional=optional)
     elif kind in ("flag", "setting"):
         fields["tests"] = _load_tests(c, node, kind, what)
         fields["combine"] = c.choice(node, "combine", ("all", "any"), "all")
@@ -255,8 +346,6 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
             if config:
                 _check_path_expr(c, node, "config", config, components, what)
             fields["config"] = config
-    elif kind == "skip":
-        fields["reason"] = (c.text(node, "reason", what=what) or "").strip()
     elif kind == "encryption":
         flag = c.text(node, "flag", what=what)
         fields["tests"] = (Test(flag=flag, op="present"),)
@@ -311,7 +400,16 @@ def _check_path_expr(c: _Ctx, node: LDict, key: str, expr: str, components: dict
             raise c.fail(node, key, f"unknown path variable '{{{name}}}'{what}")
 
 
-def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
+def _named_by_process(expr: str, components: dict[str, Component]) -> bool:
+    """Whether a path variable can come from the running process (``from_flag`` / ``from_env``), so
+    that "the process names no such file" can be told from "the file is missing"."""
+    comp, _, short = expr.strip("{}").partition(".")
+    var = components[comp].paths.get(short) if comp in components else None
+    return var is not None and bool(var.from_flag or var.from_env)
+
+
+def _load_benchmark(path: Path, checks: dict[str, Check], templated: set[str], templates: Templates,
+                    components: dict[str, Component]) -> Benchmark:
     doc = yamlsrc.load(path, CatalogError)
     c = _Ctx(path)
     if not isinstance(doc, LDict):
@@ -338,7 +436,7 @@ def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
     for i, node in enumerate(controls_node):
         if not isinstance(node, LDict):
             raise CatalogError(f"{path}:{controls_node.line_of(i)}", "each control must be a mapping")
-        c.only(node, {"id", "check", "target", "scored", "automated", "with"}, "a control")
+        c.only(node, {"id", "check", "target", "scored", "automated", "with", "skip"}, "a control")
         cid = c.text(node, "id")
         assert cid is not None
         if not re.fullmatch(r"\d+(\.\d+)+", cid):
@@ -350,9 +448,13 @@ def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
         if check_id not in checks:
             raise c.fail(node, "check", f"control {cid} names unknown check '{check_id}'")
         check = checks[check_id]
-        if check.kind in ("flag", "setting") and check.component in fix_components:
+        fix_applies = check.kind in ("flag", "setting") and check.component in fix_components
+        if fix_applies:
             check = dataclasses.replace(check, remediation=fix_text)
-        check = _override(c, node, check)
+        check = _override(c, node, check, check_id in templated and not fix_applies, templates, components)
+        skip = " ".join((c.text(node, "skip", required=False) or "").split())
+        if "skip" in node and not skip:
+            raise c.fail(node, "skip", f"control {cid}: 'skip' needs the reason the version does not evaluate it")
         section = cid.rsplit(".", 1)[0] if cid.count(".") >= 2 else cid.split(".")[0]
         if section not in sections or section.split(".")[0] not in sections:
             raise c.fail(node, "id", f"control {cid}: section '{section}' has no title under 'sections'")
@@ -361,13 +463,15 @@ def _load_benchmark(path: Path, checks: dict[str, Check]) -> Benchmark:
                 raise c.fail(node, None, f"control {cid} needs '{key}: true|false'")
         controls.append(Control(id=cid, check=check, target=c.choice(node, "target", TARGETS),
                                 scored=c.flag(node, "scored"), automated=c.flag(node, "automated"),
-                                section=section, title=check.title))
+                                section=section, title=check.title, skip=skip))
     return Benchmark(id=bid, title=c.text(doc, "title") or bid, kubernetes=c.strings(doc, "kubernetes"),
                      sections=sections, controls=tuple(controls), origin=c.at(doc))
 
 
-def _override(c: _Ctx, node: LDict, check: Check) -> Check:
-    """Apply a control's ``with:`` overrides (a version's own mode, value, allow-list)."""
+def _override(c: _Ctx, node: LDict, check: Check, templated: bool, templates: Templates,
+              components: dict[str, Component]) -> Check:
+    """Apply a control's ``with:`` overrides (a version's own mode, value, allow-list; a
+    distribution's own paths). A templated remediation is derived again from the result."""
     if "with" not in node:
         return check
     w = c.mapping(node, "with")
@@ -379,6 +483,8 @@ def _override(c: _Ctx, node: LDict, check: Check) -> Check:
         "missing": lambda: c.choice(w, "missing", ("pass", "fail")),
         "allowed": lambda: c.strings(w, "allowed"),
         "value": lambda: tuple(dataclasses.replace(t, value=c.text(w, "value")) for t in check.tests),
+        "path": lambda: c.strings(w, "path"), "paths": lambda: c.strings(w, "paths"),
+        "config": lambda: c.text(w, "config"),
     }
     for key in w:
         if key == "value":
@@ -387,6 +493,23 @@ def _override(c: _Ctx, node: LDict, check: Check) -> Check:
             changes["tests"] = setters[key]()
         elif key in ("mode", "owner") and getattr(check, key) is None:
             raise c.fail(w, key, f"check '{check.id}' has no '{key}' to override")
+        elif key in ("path", "paths"):
+            if check.kind != "file" or "paths" in changes:
+                raise c.fail(w, key, f"'with: {key}' needs a file check and one of 'path' or 'paths' "
+                                     f"('{check.id}' is a {check.kind} check)")
+            changes["paths"] = setters[key]()
+            if not changes["paths"]:
+                raise c.fail(w, key, f"'with: {key}' needs at least one path")
+            for p in changes["paths"]:
+                _check_path_expr(c, w, key, p, components, f" (check '{check.id}')")
+        elif key == "config":
+            if check.kind != "setting":
+                raise c.fail(w, key, f"'with: config' needs a setting check ('{check.id}' is a {check.kind} check)")
+            changes["config"] = setters[key]()
+            _check_path_expr(c, w, key, changes["config"], components, f" (check '{check.id}')")
         else:
             changes[key] = setters[key]()
-    return dataclasses.replace(check, **changes)
+    result = dataclasses.replace(check, **changes)
+    if templated and "remediation" not in changes:
+        result = dataclasses.replace(result, remediation=_template(result, templates) or check.remediation)
+    return result

@@ -23,17 +23,18 @@ from typing import Any, NoReturn, Sequence
 
 from tabulate import tabulate
 
-from . import __version__
-from .catalog import load_catalog
+from . import __version__, compare
+from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
 from .inventory import load_inventory, shared_endpoints
-from .models import Catalog, Control, Host, ScanReport, SSHSettings
+from .models import Catalog, Host, ScanReport, SSHSettings
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .report import FORMATS, build, check_out_dir, check_writable, write_atomic
 from .report import write as write_reports
 from .report import console
-from .runner import AUTO, ScanOptions, Selection, candidates, check_paths, host_targets, plan_for, probe_command, scan
+from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
+from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
 from . import script as S
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
@@ -95,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=_positive(float), default=10.0, help="seconds to establish SSH (default 10)")
     p.add_argument("--timeout", type=_positive(float), default=120.0, help="deadline per host, connect + probe (default 120)")
     p.add_argument("--local", action="store_true", help="scan this machine itself, without SSH (like kube-bench)")
-    p.add_argument("--roles", type=_csv, default=["worker"], help="with --local: roles of this machine (default worker)")
+    p.add_argument("--roles", type=_csv, default=["worker"], help="with --local: roles of this machine: control-plane, etcd, worker "
+                                                                 "(or master, controlplane, node; default worker)")
     p.add_argument("--insecure-no-host-key-check", action="store_true",
                    help="do not verify host keys (recorded in every report)")
     p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
@@ -170,10 +172,14 @@ def _benchmark(args: argparse.Namespace, catalog: Catalog, default: str | None =
     return bench
 
 
-def _selection(args: argparse.Namespace, catalog: Catalog, bench: str) -> Selection:
+def _check_targets(args: argparse.Namespace) -> None:
     for t in args.targets:
-        if t not in ("master", "controlplane", "etcd", "node", "policies"):
-            raise UsageError("--targets", f"unknown target '{t}' (expected master, controlplane, etcd, node, policies)")
+        if t not in TARGETS:
+            raise UsageError("--targets", f"unknown target '{t}' (expected {', '.join(TARGETS)})")
+
+
+def _selection(args: argparse.Namespace, catalog: Catalog, bench: str) -> Selection:
+    _check_targets(args)
     sel = Selection(targets=tuple(args.targets), checks=tuple(args.check), skips=tuple(getattr(args, "skip", [])))
     sel.validate(candidates(catalog, bench))
     return sel
@@ -185,10 +191,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     selection = _selection(args, catalog, bench)
     _check_formats(args)
     if args.local:
-        for role in args.roles:
-            if role not in catalog.role_targets:
-                raise UsageError("--roles", f"unknown role '{role}' (expected: {', '.join(catalog.role_targets)})")
-        hosts: tuple[Host, ...] = (Host(name="localhost", address="local", roles=tuple(args.roles), groups=(),
+        hosts: tuple[Host, ...] = (Host(name="localhost", address="local", roles=role_names(args.roles), groups=(),
                                         ssh=SSHSettings(), paths={}, origin="--local"),)
     else:
         if not args.inventory:
@@ -197,6 +200,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for warning in shared_endpoints(hosts):
             print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
+    require_controls(hosts, catalog, bench, selection)
     _check_destinations(args, bundle=args.bundle)
     options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
@@ -272,6 +276,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         hosts = tuple(h for h in hosts if h.name == args.host)
         if not hosts:
             raise UsageError("--host", f"no host named '{args.host}' in {args.inventory}")
+    require_controls(hosts, catalog, bench, selection)
     for host in hosts:
         options = ScanOptions(benchmark=bench, selection=selection)
         plan = plan_for(host, catalog, options)
@@ -281,59 +286,27 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _describe(control: Control) -> dict[str, str]:
-    """The facts of a control that a version change can touch."""
-    check = control.check
-    return {"check": check.id, "title": control.title, "target": control.target,
-            "scored": str(control.scored).lower(), "automated": str(control.automated).lower(),
-            "mode": check.mode or "", "owner": check.owner or "",
-            "expects": "; ".join(f"{t.flag or t.config_key} {t.op} {t.value or ''}".strip() for t in check.tests),
-            "allowed": ",".join(check.allowed)}
-
-
-def _list_change(a: Control, b: Control, key: str, before: str, after: str) -> tuple[str, str]:
-    """For allow-lists, what was dropped and added rather than two long lists."""
-    ta, tb = a.check.tests, b.check.tests
-    if key == "expects" and len(ta) == len(tb) == 1 and ta[0].op == tb[0].op == "valid_elements":
-        old, new = set((ta[0].value or "").split(",")), set((tb[0].value or "").split(","))
-        return (f"{ta[0].flag} allows {len(old)}; dropped: {', '.join(sorted(old - new)) or '-'}",
-                f"allows {len(new)}; added: {', '.join(sorted(new - old)) or '-'}")
-    return before, after
-
-
 def _cmd_diff(catalog: Catalog, a: str, b: str) -> int:
-    if b not in catalog.benchmarks:
-        raise UsageError("--diff", f"unknown benchmark '{b}' (available: {', '.join(sorted(catalog.benchmarks))})")
-    old = {c.id: c for c in catalog.benchmarks[a].controls}
-    new = {c.id: c for c in catalog.benchmarks[b].controls}
-    rows = []
-    for cid in sorted(old.keys() | new.keys(), key=lambda i: tuple(int(p) for p in i.split("."))):
-        if cid not in new:
-            rows.append([cid, "removed", old[cid].title, ""])
-        elif cid not in old:
-            rows.append([cid, "added", "", new[cid].title])
-        else:
-            before, after = _describe(old[cid]), _describe(new[cid])
-            if before["check"] != after["check"]:
-                rows.append([cid, "now a different check", before["title"], after["title"]])
-                continue
-            for key in before:
-                if before[key] != after[key]:
-                    rows.append([cid, key, *_list_change(old[cid], new[cid], key, before[key], after[key])])
+    rows = compare.diff(catalog, a, b)
     print(f"{a} → {b}: {len(rows)} change(s). A CIS id may name a different check in another version: "
           "compare results by (benchmark, id).")
     if rows:
-        print(tabulate(rows, headers=["id", "change", a, b], maxcolwidths=[None, None, 50, 50]))
+        print(tabulate([[r.id, r.change, r.before, r.after] for r in rows], headers=["id", "change", a, b],
+                       maxcolwidths=[None, None, 50, 50]))
     return EXIT_OK
 
 
 def _cmd_checks(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
+    _check_targets(args)
+    if AUTO in (args.benchmark, args.diff):
+        raise UsageError("--diff" if args.diff == AUTO else "--benchmark",
+                         f"{AUTO} chooses per node; give a benchmark id to list its controls")
     if args.diff:
         return _cmd_diff(catalog, _benchmark(args, catalog), args.diff)
     bench = catalog.benchmarks[_benchmark(args, catalog)]
     rows = [[c.id, c.title, c.target, "automated" if c.automated else "manual", "yes" if c.scored else "no",
-             c.check.kind, c.check.id]
+             "skip" if c.skip else c.check.kind, c.check.id]
             for c in bench.controls if not args.targets or c.target in args.targets]
     print(f"{bench.title} ({bench.id}), Kubernetes {', '.join(bench.kubernetes)}: {len(rows)} controls")
     print(tabulate(rows, headers=["id", "title", "target", "type", "scored", "kind", "check"]))

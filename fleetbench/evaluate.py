@@ -2,7 +2,7 @@
 
 Verdicts follow kube-bench: a check that holds is PASS; one that does not is FAIL when scored
 and WARN when not; manual checks are WARN; checks skipped on request, and those a benchmark
-variant marks as skipped (``kind: skip``, with its reason), are INFO. Where fleetbench decides
+variant marks as skipped (``skip:`` on the benchmark entry, with its reason), are INFO. Where fleetbench decides
 differently, on purpose:
 
 * **Not assessed is never a pass.** When the facts a check needs are missing (the component's
@@ -15,6 +15,10 @@ differently, on purpose:
 * **Control-plane flags** come from the running process; when it is not running, from its
   static-pod manifest's ``command:`` (the evidence says so). Components that k3s runs inside its
   own process are read from the line in which k3s logs their arguments, and the evidence names it.
+* **Optional files** (``optional:`` on a check, where CIS says "if the file is being used" / "if it
+  exists"): when no running process names the file and none exists, the verdict is PASS with the
+  check's reason ("no kubelet config file in use"), not FAIL "no such file". A file a process names
+  with a flag but that is missing still fails.
 * **File modes** mean "no permission bit outside the mask"; file owners are compared by the
   names the node itself resolves, with the numeric ids shown.
 """
@@ -47,11 +51,11 @@ class _Outcome:
 def evaluate(control: Control, facts: HostFacts, catalog: Catalog, skipped: bool = False) -> Finding:
     """The finding for one control on one host."""
     check = control.check
-    remediation = _fill(check, facts, catalog)
+    remediation = "" if control.skip else _fill(check, facts, catalog)   # not evaluated: nothing to remedy
     if skipped:
         return Finding(control, Status.INFO, "", "", "", remediation, "skipped on request (--skip)")
-    if check.kind == "skip":
-        return Finding(control, Status.INFO, "", "", "", remediation, check.reason)
+    if control.skip:
+        return Finding(control, Status.INFO, "", "", "", "", control.skip)
     if check.kind == "manual":
         return Finding(control, Status.WARN, "manual review", "", "", remediation, "manual check")
     if check.kind == "cluster":
@@ -151,6 +155,9 @@ def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
         def show(e: FileStat) -> str:
             return f"{e.owner} ({e.uid}:{e.gid})"
     source = "stat " + ", ".join(looked) + what
+    if not entries and check.optional and not any(_named(expr, facts) for expr in check.paths):
+        return _Outcome(True, expected, "no such file" if len(looked) == 1 and not check.tree else f"no file found{what}",
+                        source, check.optional)
     if not entries:
         holds = check.missing == "pass"
         return _Outcome(holds, expected, "no such file" if len(looked) == 1 and not check.tree else f"no file found{what}",
@@ -162,6 +169,14 @@ def _file(check: Check, facts: HostFacts, catalog: Catalog) -> _Outcome:
         return _Outcome(True, expected, f"all {len(entries)} files comply", source)
     listed = ", ".join(f"{e.path} {show(e)}" for e in bad[:5]) + (f", and {len(bad) - 5} more" if len(bad) > 5 else "")
     return _Outcome(False, expected, f"{len(bad)} of {len(entries)} files do not comply: {listed}", source)
+
+
+def _named(expr: str, facts: HostFacts) -> bool:
+    """Whether the node says it uses this file: a running process's flag or variable, or the inventory,
+    named the path (not a default or a candidate fleetbench looked for)."""
+    names = var_names(expr)
+    rp = facts.paths.get(names[0]) if names else None
+    return rp is not None and rp.path is not None and (rp.source == "inventory" or rp.source.startswith(("flag ", "env ")))
 
 
 # --------------------------------------------------------------------------- flags

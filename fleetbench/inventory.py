@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from . import yamlsrc
 from .errors import InventoryError, UsageError
 from .jumphost import parse_jump
-from .models import ROLES, Host, SSHSettings
+from .models import ROLE_ALIASES, ROLES, Host, SSHSettings
 from .yamlsrc import LDict, LList
 
 #: keys a host, a group or defaults may set, with the type each expects
@@ -34,7 +34,7 @@ _SETTINGS: dict[str, str] = {
 }
 _HOST_ONLY = {"address": "str", "groups": "list"}
 _GROUP_ONLY = {"groups": "list"}
-_ROLE_ALIASES = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
+_ROLE_ALIASES = ROLE_ALIASES
 #: settings that name files on this machine: they must exist when a scan is to use them
 _FILE_KEYS = ("key_files", "known_hosts", "ssh_config")
 

@@ -34,6 +34,8 @@ STATUSES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.WARN, Status.IN
 
 Role = Literal["control-plane", "etcd", "worker"]
 ROLES: tuple[str, ...] = ("control-plane", "etcd", "worker")
+#: other names the inventory and ``--roles`` accept for a role (kube-bench's target names among them)
+ROLE_ALIASES: Mapping[str, str] = {"master": "control-plane", "controlplane": "control-plane", "node": "worker"}
 
 
 # --------------------------------------------------------------------------- inventory
@@ -115,9 +117,9 @@ class Check:
 
     id: str                               #: stable semantic id, "kubelet-anonymous-auth"
     title: str
-    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster", "skip"]
+    kind: Literal["file", "flag", "setting", "encryption", "manual", "cluster"]
     component: str | None
-    remediation: str
+    remediation: str                      #: its own text, or its remediation.yaml template's; placeholders left
     origin: str                           #: "checks/controls/kubelet.yaml:14"
     # kind == file
     paths: tuple[str, ...] = ()           #: path expressions: literal or "{kubelet.config}"
@@ -130,8 +132,8 @@ class Check:
     combine: Literal["all", "any"] = "all"
     config: str | None = None             #: path expression of the config file (setting)
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
-    # kind == skip
-    reason: str = ""                      #: why the benchmark does not evaluate it (reported with INFO)
+    optional: str = ""                    #: file: CIS counts it only when in use; set: PASS with this reason when
+                                          #: no running process names it and no file exists ("no … in use")
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
 
@@ -147,6 +149,7 @@ class Control:
     automated: bool
     section: str                          #: "4.2"
     title: str
+    skip: str = ""                        #: set: this version does not evaluate it, and why (always INFO)
 
 
 @dataclass(frozen=True, slots=True)

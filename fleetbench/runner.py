@@ -10,7 +10,6 @@ facts → findings. Every exception on the way becomes a :class:`HostError` on t
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import getpass
 import hashlib
 import logging
@@ -29,46 +28,15 @@ from . import plan as P
 from . import presence
 from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
-from .errors import BatchError, HostError, HostStatus, InventoryError, UsageError
+from .errors import BatchError, HostError, HostStatus, InventoryError
 from .evaluate import evaluate
-from .models import Benchmark, Catalog, Collected, Control, Detection, Finding, Host, HostFacts, HostScan, ScanReport
+from .models import Catalog, Collected, Detection, Finding, Host, HostFacts, HostScan, ScanReport
+from .select import AUTO, Selection, candidates, host_targets
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Which controls run: ``--targets``, ``--check`` and ``--skip`` (ids or sections like 1.2)."""
-
-    targets: tuple[str, ...] = ()
-    checks: tuple[str, ...] = ()
-    skips: tuple[str, ...] = ()
-
-    @staticmethod
-    def _hit(control: Control, patterns: tuple[str, ...]) -> bool:
-        return any(control.id == p or control.id.startswith(p + ".") or fnmatch.fnmatchcase(control.id, p)
-                   or control.check.id == p for p in patterns)
-
-    def controls(self, benchmark: Benchmark, targets: tuple[str, ...]) -> list[tuple[Control, bool]]:
-        """(control, skipped) for one host whose roles give ``targets``."""
-        chosen = []
-        for c in benchmark.controls:
-            if c.target not in targets or (self.targets and c.target not in self.targets):
-                continue
-            if self.checks and not self._hit(c, self.checks):
-                continue
-            chosen.append((c, self._hit(c, self.skips)))
-        return chosen
-
-    def validate(self, benchmarks: list[Benchmark]) -> None:
-        for flag, patterns in (("--check", self.checks), ("--skip", self.skips)):
-            for p in patterns:
-                if not any(self._hit(c, (p,)) for b in benchmarks for c in b.controls):
-                    raise UsageError(flag, f"'{p}' matches no control of {', '.join(b.id for b in benchmarks)} "
-                                           "(give CIS ids such as 4.2.1, sections such as 1.2, or check ids)")
-
-
-AUTO = "auto"
+__all__ = ["AUTO", "ScanOptions", "Selection", "assess", "check_paths", "plan_for", "probe_command", "scan",
+           "scan_host"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +50,6 @@ class ScanOptions:
     local: bool = False                   #: run the probe on this machine, no SSH
     inventory: str | None = None          #: the inventory path as given (None with --local)
     limit: tuple[str, ...] = ()           #: --limit: host names or globs the scan was limited to
-
-
-def host_targets(host: Host, catalog: Catalog) -> tuple[str, ...]:
-    targets: list[str] = []
-    for role in host.roles:
-        targets.extend(t for t in catalog.role_targets.get(role, ()) if t not in targets)
-    return tuple(targets)
 
 
 def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
@@ -134,11 +95,6 @@ def ran_by() -> str:
     except (KeyError, OSError):
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
-
-
-def candidates(catalog: Catalog, benchmark: str) -> list[Benchmark]:
-    """The benchmarks a scan may apply: the forced one, or (auto) every one in the catalog."""
-    return list(catalog.benchmarks.values()) if benchmark == AUTO else [catalog.benchmarks[benchmark]]
 
 
 def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:

@@ -15,14 +15,18 @@ def stat(path: str, mode: str, owner: str) -> FileStat:
 
 
 def host_facts(catalog: Catalog, case: dict[str, Any]) -> HostFacts:
-    """Every path variable resolves to the case's path or its default; files not listed are absent."""
+    """Every path variable resolves to the case's path or its default; files not listed are absent.
+
+    ``path_sources`` says how the node found a path ("flag --config"); "fixture" by default.
+    """
     paths = {}
     for comp in catalog.components.values():
         for short, var in comp.paths.items():
             name = f"{comp.name}.{short}"
             given = case.get("paths", {}).get(name)
             if given or var.default:
-                paths[name] = ResolvedPath(name, given or var.default, "fixture" if given else "default")
+                how = case.get("path_sources", {}).get(name, "fixture" if given else "default")
+                paths[name] = ResolvedPath(name, given or var.default, how)
     procs = {comp: ProcessFact(comp, 100 + i, tuple(argv), case.get("env", {}).get(comp, {}))
              for i, (comp, argv) in enumerate(case.get("processes", {}).items())}
     stats: dict[str, FileStat | None] = {p: stat(p, **s) for p, s in case.get("files", {}).items()}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleetbench import plan as P
 from fleetbench.catalog import default_root, load_catalog
 from fleetbench.errors import CatalogError
 
@@ -57,9 +58,8 @@ def test_facts_carry_over(catalog, bench):
         assert (c.target, c.scored, c.automated, c.title) == (fact["target"], fact["scored"], fact["automated"],
                                                                fact["title"]), cid
         assert benchmark.sections[fact["section"]] == fact["section_title"], cid
-        assert (c.check.kind == "skip") == (fact.get("kube_bench_type") == "skip"), cid
-        if c.check.kind == "skip":
-            assert c.check.reason, cid
+        assert bool(c.skip) == (fact.get("kube_bench_type") == "skip"), cid
+        if c.skip:
             continue
         if fact["kind"] == "file-mode":
             assert c.check.mode == w["mode"], cid
@@ -90,11 +90,37 @@ def test_deliberate_differences_are_real(catalog):
         assert all(got[f] != want[f] for f in fields), (bench, cid)
 
 
-def test_every_path_variable_and_component_resolves(catalog):
-    for check in catalog.checks.values():
-        for expr in check.paths + ((check.config,) if check.config else ()):
-            if expr.startswith("{"):
-                assert catalog.path_var(expr.strip("{}")) is not None, (check.id, expr)
+def test_the_plan_probes_every_path_a_control_reads(catalog):
+    """Each benchmark's controls, as the benchmark uses them (after 'with: path'), plan the probes their
+    evaluation reads: every file path is stat'ed (or its tree listed), every config file read, every
+    path variable resolved; and a control the benchmark skips plans nothing."""
+    for bench in catalog.benchmarks.values():
+        controls = [c for c in bench.controls if not c.skip]
+        plan = P.build(controls, catalog)
+        resolved = {v.name for v in plan.path_vars}
+        for c in controls:
+            check = c.check
+            for expr in check.paths:
+                assert expr in (plan.trees if check.tree else plan.stats), (bench.id, c.id, expr)
+            if check.config:
+                assert check.config in plan.reads, (bench.id, c.id, check.config)
+            for expr in check.paths + ((check.config,) if check.config else ()):
+                for name in P.var_names(expr):
+                    assert name in resolved and catalog.path_var(name) is not None, (bench.id, c.id, name)
+    k3s = catalog.benchmarks["k3s-cis-1.9"]
+    skipped = [c for c in k3s.controls if c.skip]
+    assert len(skipped) == 14 and P.build(skipped, catalog).stats == ()
+    for name in runner_plan_paths(catalog, k3s):
+        assert not name.startswith("{apiserver.manifest")    # 1.1.1 is skipped on k3s: never stat'ed
+
+
+def runner_plan_paths(catalog, bench):
+    """What a scan of a k3s control plane would stat: the runner leaves skipped controls out."""
+    from fleetbench.models import Host, SSHSettings
+    from fleetbench.runner import ScanOptions, plan_for
+    host = Host("k", "127.0.0.1", ("control-plane",), (), SSHSettings(), {}, "test")
+    plan = plan_for(host, catalog, ScanOptions(benchmark=bench.id))
+    return plan.stats + plan.trees
 
 
 def copy_catalog(tmp_path):
@@ -121,7 +147,19 @@ def edit(path, old, new):
     ("components.yaml", "  kubelet:\n", "  kubelet: [oops]\n  kubelet2:\n", "must be a mapping"),
     ("components.yaml", "config.yaml.d/*.yaml\n", "config.yaml.d/*\n", "nor a folder's '*.ext' glob"),
     ("components.yaml", "embeds: [apiserver,", "embeds: [apiservr,", "embeds 'apiservr', which is not a component"),
-    ("controls/k3s.yaml", "  reason: >-", "  remediation: >-", "missing required key 'reason'"),
+    ("benchmarks/k3s-cis-1.9.yaml", 'skip: "not applicable on k3s (the benchmark variant skips it): the API server '
+     'runs inside the k3s process, started without a static-pod manifest"}', 'skip: " "}', "'skip' needs the reason"),
+    ("benchmarks/k3s-cis-1.9.yaml", "check: admin-kubeconfigs-mode, target: master, scored: true, automated: true, with: {",
+     "check: kubelet-anonymous-auth, target: master, scored: true, automated: true, with: {",
+     "'with: path' needs a file check"),
+    ("benchmarks/k3s-cis-1.9.yaml", "with: {path: \"/var/lib/rancher/k3s/server/tls\"}",
+     "with: {path: \"{kubelet.conf}\"}", "unknown path variable '{kubelet.conf}'"),
+    ("controls/kubelet.yaml", "  op: gte\n", "  op: regex\n", "needs a 'remediation' (no template"),
+    ("controls/policies.yaml", "  remediation: >-\n", "  remediationx: >-\n", "unknown key 'remediationx'"),
+    ("remediation.yaml", "    present: 'set {name} to a suitable value'\n", "    presence: 'x'\n", "unknown key 'presence'"),
+    ("remediation.yaml", "  kube-proxy:\n", "  kube-proxyy:\n", "unknown component 'kube-proxyy'"),
+    ("remediation.yaml", "    flag: >-\n      In the static pod manifest {apiserver.manifest} {do}.",
+     "    flag: >-\n      In the static pod manifest {apiserver.manifest}.", "the flag template needs '{do}'"),
     ("benchmarks/k3s-cis-1.9.yaml", "  components: [apiserver,", "  components: [apiservr,",
      "no check belongs to component 'apiservr'"),
 ])
@@ -133,3 +171,28 @@ def test_broken_catalog_names_file_and_line(tmp_path, file, old, new, message):
     text = str(err.value)
     assert message in text and f"{root / file}:" in text
     assert text.split(f"{root / file}:")[1].split(":")[0].isdigit()
+
+
+def test_remediation_templates_fill_per_check_and_follow_overrides(catalog):
+    """Templates give each check its sentence; a 'with: path' that makes several files one switches form."""
+    assert catalog.checks["kubelet-anonymous-auth"].remediation == (
+        "In {kubelet.config}, set authentication.anonymous.enabled: {value}. A command-line flag overrides the file, "
+        "so also remove conflicting flags from the kubelet command line (see {kubelet.service} and the kubelet's "
+        "environment files). Then restart the kubelet.")
+    assert catalog.checks["etcd-peer-tls"].remediation == (
+        "In the etcd configuration ({etcd.config}) set --peer-cert-file to a suitable value; set --peer-key-file to a "
+        "suitable value. Where etcd is configured through its environment, use ETCD_PEER_CERT_FILE, ETCD_PEER_KEY_FILE "
+        "instead.")
+    assert catalog.checks["admin-kubeconfigs-mode"].remediation.endswith("<file> for each file listed in the evidence.")
+    k3s = {c.id: c for c in catalog.benchmarks["k3s-cis-1.9"].controls}
+    assert k3s["1.1.13"].check.remediation == "Tighten the permissions on the node: chmod {mode} {path}"
+    assert k3s["1.1.19"].check.remediation == "Give the files to their owner on the node: chown -R {owner} {path}"
+
+
+def test_benchmark_diff_returns_rows(catalog):
+    from fleetbench.compare import Change, diff
+    rows = diff(catalog, "cis-1.11", "cis-1.12")
+    assert Change("4.2.15", "removed", rows[[r.id for r in rows].index("4.2.15")].before, "") in rows
+    k3s = diff(catalog, "cis-1.12", "k3s-cis-1.9")
+    assert any(r.id == "1.1.1" and r.change == "skip" and r.after.startswith("not applicable on k3s") for r in k3s)
+    assert Change("1.1.21", "paths", "/etc/kubernetes/pki", "/var/lib/rancher/k3s/server/tls") in k3s

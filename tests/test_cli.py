@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fleetbench.cli import main
@@ -32,6 +34,15 @@ def run(capsys, *argv):
     (["scan", "{keys}"], "keys.yaml:2: key_files: no such file '/nonexistent/id_typo'"),
     (["scan", "{cycle}"], "cycle.yaml:2: group 'a' is its own ancestor: a → b → a"),
     (["frobnicate"], "invalid choice"),
+    (["checks", "--benchmark", "auto"], "--benchmark: auto chooses per node; give a benchmark id to list its controls"),
+    (["checks", "--benchmark", "cis-1.11", "--diff", "auto"], "--diff: auto chooses per node"),
+    (["checks", "--targets", "node,bogus"], "--targets: unknown target 'bogus'"),
+    (["scan", "--local", "--roles", "masters"], "--roles: unknown role 'masters'"),
+    (["scan", "{inv}", "--check", "1.2.1"], "--check: selects no control for host 'a' (roles worker"),
+    (["scan", "{inv}", "--check", "1.2", "--targets", "node"], "--check: selects no control for host 'a'"),
+    (["scan", "{inv}", "--targets", "master"], "--targets: selects no control for host 'a'"),
+    (["scan", "--local", "--roles", "worker", "--check", "1.2.1"], "--check: selects no control for host 'localhost'"),
+    (["plan", "{inv}", "--check", "1.2.1"], "--check: selects no control for host 'a'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
     inv = tmp_path / "inv.yaml"
@@ -91,3 +102,15 @@ def test_hosts_sharing_an_address_warn_and_the_scan_proceeds(tmp_path, capsys):
     assert err.strip() == (f"fleetbench: warning: {inv}:4: host 'b' has the same address 127.0.0.1 port {port} "
                            f"as 'a' ({inv}:3); both will be scanned")
     assert out.count("unreachable") >= 2 or out.count("connection refused") >= 2
+
+
+def test_local_roles_accept_the_inventory_aliases(tmp_path, capsys):
+    """--roles takes what an inventory takes: master is control-plane, node is worker."""
+    code, _, err = run(capsys, "scan", "--local", "--roles", "master,node", "--check", "1.2.1,4.2.1",
+                       "--out-dir", str(tmp_path), "--flat", "--quiet")
+    host = json.loads((tmp_path / "report.json").read_text())["hosts"][0]
+    assert host["roles"] == ["control-plane", "worker"]
+    if host["status"] == "no-kubernetes":          # no lab kubelet visible in this machine's /proc
+        assert code == 4 and "roles control-plane, worker" in host["error"], err
+    else:
+        assert code in (0, 3) and {r["id"] for r in host["results"]} == {"1.2.1", "4.2.1"}, err

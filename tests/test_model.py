@@ -24,6 +24,7 @@ def test_non_utf8_node_data_reaches_every_output(catalog):
     data = to_dict(build(report))
     text = json.dumps(data, ensure_ascii=False).encode("utf-8")        # would raise on a lone surrogate
     assert b"caf\\\\xe9.conf" in text
-    printed = console.render(build(report), {}, verbose=True)
-    assert "caf\\xe9.conf" in printed and printed.encode("utf-8")
+    shown = console.render(build(report), {}, verbose=True)
+    assert "caf\\xe9.conf (path from fixture)" in shown and "\udce9" not in shown   # printable, the byte still named
+    shown.encode("utf-8")
     assert dataclasses.replace(finding).source.endswith("\udce9.conf (path from fixture)")   # facts stay exact

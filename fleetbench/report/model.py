@@ -213,7 +213,6 @@ def _host(h: HostScan) -> dict[str, Any]:
             "distribution": h.detection.distribution, "kubernetes_version": h.detection.version,
             "version_source": h.detection.version_source, "benchmark": h.detection.benchmark,
             "reason": h.detection.reason},
-        "known_hosts": h.known_hosts,
     }
 
 

@@ -1,7 +1,7 @@
 # fleetbench — two commands do all set-up on a fresh Debian machine (root, Python 3.11):
 #   make demo   install what is needed, start the loopback lab, scan it, print where the reports are
 #   make test   install what is needed and run every test
-.PHONY: demo test bench deps venv lab-up lab-down clean
+.PHONY: demo test lint bench deps venv lab-up lab-down clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -46,7 +46,12 @@ lab-up: deps venv
 lab-down: venv
 	$(PY) -m tests.lab down
 
-test: deps venv
+# Types and lint are part of the tests: mypy --strict over fleetbench/, ruff over the code and tests.
+lint: venv
+	$(PY) -m mypy
+	$(PY) -m ruff check fleetbench tests bench
+
+test: deps venv lint
 	$(PY) -m pytest -q
 
 # Benchmark against OpenSSH fan-out, ansible-core and per-check execs (bench/fleet.py; not a test).

@@ -174,7 +174,7 @@ def table(n: int, runs: list[Run]) -> str:
         rows.append([r.tool, f"{r.ok}/{n}", f"{r.wall:.1f}", f"{n / r.wall:.1f}", f"{1000 * r.cpu / n:.0f}",
                      f"{r.rss_mib:.0f}", f"{r.round_trips:g}", f"{r.wall / base.wall:.2f}", f"{r.cpu / base.cpu:.2f}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ import argparse
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def synthesise(hosts: int, benchmark: str, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     catalog = load_catalog()
     bench = catalog.benchmarks[benchmark]
-    start = datetime(2026, 11, 23, 4, 40, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 23, 4, 40, tzinfo=UTC)
     out = []
     for n in range(hosts):
         cp = n % 100 == 0

@@ -33,10 +33,11 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import __version__
 from . import facts as F
@@ -233,7 +234,7 @@ def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> S
     """
     data, where = bundle.data, bundle.path
     scans = []
-    for h, records in zip(data["hosts"], bundle.records):
+    for h, records in zip(data["hosts"], bundle.records, strict=True):
         host = Host(name=h["name"], address=h["address"], roles=tuple(h["roles"]), groups=tuple(h["groups"]),
                     ssh=SSHSettings(), paths=h["paths"], origin=where)
         started = datetime.fromisoformat(h["started"])

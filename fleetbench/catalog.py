@@ -26,9 +26,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import ops, yamlsrc
 from .errors import CatalogError
@@ -216,7 +217,7 @@ def _load_components(path: Path) -> tuple[dict[str, Component], dict[str, tuple[
                                                     "whose label is letters, digits and dashes")
     roles = c.mapping(doc, "roles")
     role_targets = {}
-    for role, targets in roles.items():
+    for role in roles:
         ts = c.strings(roles, role)
         for t in ts:
             if t not in TARGETS:

@@ -18,24 +18,24 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from tabulate import tabulate
 
 from . import __version__, compare
+from . import script as S
+from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
 from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Host, ScanReport, SSHSettings
-from .bundle import evaluate_bundle, load_bundle, to_bundle
-from .report import FORMATS, build, check_out_dir, check_writable, write_atomic
+from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
 from .report import write as write_reports
-from .report import console
 from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
-from . import script as S
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
 
@@ -74,7 +74,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--catalog", metavar="DIR", help="catalog folder (default: the checks/ shipped with fleetbench)")
     common.add_argument("-v", "--verbose", action="store_true", help="show expected/actual/source for every result")
 

@@ -16,6 +16,7 @@ used and the report says so — kube-bench silently falls back to an old one.
 from __future__ import annotations
 
 import re
+
 from . import facts as F
 from .models import Catalog, Detection, HostFacts
 

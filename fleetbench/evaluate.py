@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import facts as F
 from .models import Catalog, Check, Component, Control, FileStat, Finding, HostFacts, ProcessFact, Status, Test

@@ -10,7 +10,8 @@ component that k3s runs inside its own process, from the line in which k3s logs 
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 

@@ -7,8 +7,8 @@ of that path, the file's content); the plan lists each once. Paths are kept as e
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from .catalog import FILE_GLOB, PATH_EXPR
 from .models import Catalog, Component, Control, PathVar

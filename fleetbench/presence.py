@@ -13,7 +13,7 @@ etcd), and a path hidden from the scanning user counts as found: we cannot claim
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .models import Benchmark, Catalog, Check, HostFacts
 from .plan import source_dir, var_names

@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable
+from typing import ClassVar
 from urllib.parse import quote, unquote
 
 from .errors import BatchError

@@ -17,15 +17,13 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncssh
 
-from . import __version__
-from . import detect
+from . import __version__, detect, presence
 from . import facts as F
 from . import plan as P
-from . import presence
 from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError
@@ -64,12 +62,12 @@ def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
 
 async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
     """Scan every host; never raises for a host's failure."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     connector = Connector(options.transport, asyncio.Semaphore(options.handshakes))
     in_flight = asyncio.Semaphore(options.concurrency)
 
     async def one(host: Host) -> HostScan:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         try:
             async with in_flight:
                 return await scan_host(host, catalog, options, connector)
@@ -81,7 +79,7 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
     finally:
         await connector.close()
     return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
-                      started=started, finished=datetime.now(timezone.utc), hosts=tuple(results),
+                      started=started, finished=datetime.now(UTC), hosts=tuple(results),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
                                "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout,
@@ -107,7 +105,7 @@ def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
 
 async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector) -> HostScan:
     """Every per-host step, from planning to verdicts, inside one ``try``: the result is a value."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.monotonic()
     deadline = host.ssh.timeout or options.timeout
     batch: Batch | None = None
@@ -119,7 +117,7 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
             batch = await (_run_local(host, source, options) if options.local
                            else _run_remote(host, source, options, connector))
         records = S.parse(batch.stdout, nonce)
-        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(timezone.utc), tuple(records))
+        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(UTC), tuple(records))
         host_facts = F.build(records, catalog.components.values())
         detection, findings = assess(host, host_facts, catalog, options)
     except HostFailure as exc:
@@ -184,11 +182,12 @@ async def _run_remote(host: Host, source: str, options: ScanOptions, connector: 
     conn = await connector.connect(host)            # bounded by --handshakes inside the connector
     async with conn:
         try:
-            return _checked(await run_script(conn, probe_command(host), source, options.transport.max_output))
+            batch = await run_script(conn, probe_command(host), source, options.transport.max_output)
         except asyncssh.DisconnectError as exc:
             raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc.reason}") from None
         except (OSError, EOFError) as exc:
             raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc}") from None
+    return _checked(batch)
 
 
 async def _run_local(host: Host, source: str, options: ScanOptions) -> Batch:

@@ -13,9 +13,9 @@ any SSH is spoken (a port that never answers, a peer that resets during the hand
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import asyncssh
 

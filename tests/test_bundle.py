@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fleetbench.bundle import to_bundle
 from fleetbench.models import Collected, Host, HostScan, Record, ScanReport, SSHSettings
@@ -13,7 +13,7 @@ TOKEN = "abcdef.0123456789abcdef"
 
 
 def test_secrets_are_redacted_in_bundles(catalog):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = (
         Record("proc", ("42", "kubelet"), b"/usr/bin/kubelet\0--token=" + TOKEN.encode() + b"\0--config=/x\0"),
         Record("env", ("7",), b"ETCD_NAME=cp-1\nETCD_ROOT_PASSWORD=hunter2"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fleetbench.evaluate import evaluate
 from fleetbench.models import Host, HostScan, ScanReport, SSHSettings
@@ -18,7 +18,7 @@ def test_non_utf8_node_data_reaches_every_output(catalog):
     case = {"paths": {"kubelet.kubeconfig": odd}, "files": {odd: {"mode": "644", "owner": "root:root"}}}
     control = next(c for c in catalog.benchmarks["cis-1.12"].controls if c.id == "4.1.5")
     finding = evaluate(control, host_facts(catalog, case), catalog)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     host = Host("n1", "127.0.0.1", ("worker",), (), SSHSettings(), {}, "test")
     report = ScanReport("0", "cis-1.12", catalog.digest, now, now, (HostScan(host, "cis-1.12", now, 0.1, (finding,)),), {})
     data = to_dict(build(report))

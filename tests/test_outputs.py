@@ -79,7 +79,7 @@ def test_xlsx_is_text_cells_with_the_json_values(data, tmp_path):
                     assert cell.data_type == "s" and cell.number_format == "@", (ws.title, cell.coordinate)
     rows = list(book["results"].iter_rows(values_only=True))
     assert rows[0] == RESULT_COLUMNS
-    got = {(r[0], r[4]): dict(zip(RESULT_COLUMNS, r)) for r in rows[1:]}
+    got = {(r[0], r[4]): dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows[1:]}
     for h in hosts:
         for r in h["results"]:
             cell = got[h["name"], r["id"]]

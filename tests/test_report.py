@@ -15,7 +15,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from fleetbench.report import matrix as M
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 IMG = "<img src=x onerror=alert(1)>"
-T0 = datetime(2026, 11, 23, 4, 40, 1, 123000, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 4, 40, 1, 123000, tzinfo=UTC)
 # worker-3's drift: id → (status, actual, source)
 DRIFT = {
     "4.1.5": ("FAIL", HYPERLINK, "+stat /etc/kubernetes/kubelet.conf (path from flag --kubeconfig)"),
@@ -172,7 +172,7 @@ def test_matrix_csv_matches_json(data):
     ids = sorted({i for s in statuses.values() for i in s}, key=lambda i: [int(p) for p in i.split(".")])
     assert [r[0] for r in body] == ids
     for r in body:
-        cells = dict(zip(hosts, r[6:-5]))
+        cells = dict(zip(hosts, r[6:-5], strict=True))
         assert r[-2:] == [data["run_id"], data["started"]]
         for host in hosts[:-1]:
             assert cells[host] == statuses[host].get(r[0], "n/a")
@@ -257,7 +257,7 @@ def test_junit_matches_json(data):
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [h["name"] for h in data["hosts"]]
     totals = Counter()
-    for suite, h in zip(suites, data["hosts"]):
+    for suite, h in zip(suites, data["hosts"], strict=True):
         cases = suite.findall("testcase")
         assert {c.get("classname") for c in cases} == {h["name"]}
         assert dict(p.attrib.values() for p in suite.iter("property")) == {
@@ -268,7 +268,7 @@ def test_junit_matches_json(data):
             assert error is not None and h["error"] in error.get("message", "") and error.get("type") == h["status"]
         else:
             assert [c.get("name") for c in cases] == [f"{r['id']} {r['title']}" for r in h["results"]]
-            for case, r in zip(cases, h["results"]):
+            for case, r in zip(cases, h["results"], strict=True):
                 kinds = [child.tag for child in case]
                 assert kinds == {"PASS": [], "FAIL": ["failure"], "WARN": ["skipped"], "INFO": ["skipped"]}[r["status"]]
                 if r["status"] == "FAIL" and "\x00" not in r["actual"]:

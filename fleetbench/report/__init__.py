@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UsageError
 from . import csv, html, junit, xlsx
@@ -61,7 +61,7 @@ class Written:
 
 def run_folder(data: Report) -> str:
     """The run folder's name: ``20261123T044001Z-0a1b2c3d4e5f`` (sorts by time)."""
-    moment = datetime.fromisoformat(data.started).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(data.started).astimezone(UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{data.run_id}"
 
 

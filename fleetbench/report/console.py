@@ -15,7 +15,7 @@ instead of 35 WARN lines and their identical remediations; ``--verbose`` lists t
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tabulate import tabulate
 
@@ -104,11 +104,11 @@ def fleet_table(data: Report) -> str:
         rows.append([h.name, ",".join(h.roles), h.status if h.assessed else f"NOT ASSESSED: {h.status}",
                      h.benchmark, *(s[k] if h.assessed else "-" for k in ("PASS", "FAIL", "WARN", "INFO"))])
     table = tabulate(rows, headers=["host", "roles", "status", "benchmark", "PASS", "FAIL", "WARN", "INFO"])
-    s = data.summary
-    foot = (f"{s.hosts_assessed}/{s.hosts} hosts assessed; "
-            f"{s.PASS} PASS, {s.FAIL} FAIL, {s.WARN} WARN, {s.INFO} INFO")
-    if s.hosts_not_assessed:
-        foot += f"; {s.hosts_not_assessed} host(s) NOT assessed (never counted as passing)"
+    total = data.summary
+    foot = (f"{total.hosts_assessed}/{total.hosts} hosts assessed; "
+            f"{total.PASS} PASS, {total.FAIL} FAIL, {total.WARN} WARN, {total.INFO} INFO")
+    if total.hosts_not_assessed:
+        foot += f"; {total.hosts_not_assessed} host(s) NOT assessed (never counted as passing)"
     limits = data.scope.describe()
     if limits:
         foot += f"\nCoverage: a limited scan ({limits})"

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .matrix import NOT_ASSESSED, Matrix, build
 from .model import Report

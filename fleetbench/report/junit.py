@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .model import HostReport, Report, Result
@@ -45,7 +45,7 @@ def _text(value: Any) -> str:
 
 def _timestamp(iso: str) -> str:
     """ISO 8601 in UTC without fraction or zone, as the JUnit schema's timestamp expects."""
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _element(parent: ET.Element, tag: str, text: str | None = None, **attrs: Any) -> ET.Element:
@@ -80,7 +80,8 @@ def _suite(root: ET.Element, index: int, host: HostReport, scan: list[tuple[str,
         "skipped": sum(1 for r in results if r.status in ("WARN", "INFO")),
     }
     suite = _element(root, "testsuite", name=host.name, id=index, hostname=host.address,
-                     timestamp=_timestamp(host.started), time=f"{host.seconds:.3f}", **tally)
+                     timestamp=_timestamp(host.started), time=f"{host.seconds:.3f}",
+                     **{k: str(v) for k, v in tally.items()})
     props = _element(suite, "properties")
     for name, value in (("roles", ",".join(host.roles)), ("benchmark", host.benchmark), ("status", host.status),
                         *scan):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+
 from .model import HostReport, Report, Result
 
 STATUSES = ("PASS", "FAIL", "WARN", "INFO")

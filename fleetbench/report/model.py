@@ -13,8 +13,9 @@ the report layer loads the catalog: section titles travel in :attr:`Report.secti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..models import Finding, HostFacts, HostScan, ScanReport
 from ..redact import redact_argv, redact_text, redact_value

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.cell import WriteOnlyCell
 
 from . import matrix as M
 from .csv import MATRIX_COLUMNS, result_rows, run_columns

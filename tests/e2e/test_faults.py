@@ -24,8 +24,17 @@ from fleetbench.inventory import load_inventory
 from fleetbench.report import FORMATS
 from fleetbench.runner import ScanOptions, scan
 from tests.lab import Lab, drifted_worker, kubeadm_control_plane, kubeadm_worker
-from tests.lab.faults import (BOOTSTRAP_TOKEN, SilentListener, StallingListener, dropping_worker, flooding_worker,
-                              hanging_worker, slow_worker, sudo_worker, token_worker)
+from tests.lab.faults import (
+    BOOTSTRAP_TOKEN,
+    SilentListener,
+    StallingListener,
+    dropping_worker,
+    flooding_worker,
+    hanging_worker,
+    slow_worker,
+    sudo_worker,
+    token_worker,
+)
 from tests.lab.scenarios import hostile_worker
 
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)

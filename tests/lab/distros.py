@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import yaml
 
@@ -62,7 +62,7 @@ exec awk -v units="$units " '
 ' {JOURNAL_EXPORT}
 """
 
-_BOOT = datetime(2024, 9, 3, 8, 12, 30, tzinfo=timezone.utc)
+_BOOT = datetime(2024, 9, 3, 8, 12, 30, tzinfo=UTC)
 _CIDR = "  # cidr: text only, never contacted"
 
 

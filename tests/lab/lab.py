@@ -688,7 +688,7 @@ class Lab:
                         raise self._failure(name, "sshd exited during start")
                 probing = sorted(n for n in pending if records[n]["init"])
                 answers = pool.map(lambda n: _ssh_banner(records[n]["address"], records[n]["port"], 0.5), probing)
-                pending -= {n for n, ok in zip(probing, answers) if ok}
+                pending -= {n for n, ok in zip(probing, answers, strict=True) if ok}
                 if pending and time.monotonic() > deadline:
                     raise self._failure(sorted(pending)[0], f"timed out; {len(pending)} node(s) not answering")
                 if pending:

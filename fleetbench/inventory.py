@@ -24,14 +24,14 @@ from typing import Any
 from . import yamlsrc
 from .errors import InventoryError, UsageError
 from .jumphost import parse_jump
-from .models import ROLE_ALIASES, ROLES, Host, SSHSettings
+from .models import DEFAULT_CLUSTER, ROLE_ALIASES, ROLES, Host, SSHSettings
 from .yamlsrc import LDict, LList
 
 #: keys a host, a group or defaults may set, with the type each expects
 _SETTINGS: dict[str, str] = {
     "port": "int", "user": "str", "key_files": "list", "known_hosts": "str", "jump": "jump",
     "become": "str", "ssh_config": "str", "connect_timeout": "number", "timeout": "number",
-    "roles": "list", "paths": "map",
+    "roles": "list", "paths": "map", "cluster": "str",
 }
 _HOST_ONLY = {"address": "str", "groups": "list"}
 _GROUP_ONLY = {"groups": "list"}
@@ -224,7 +224,8 @@ def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
         connect_timeout=_num(first("connect_timeout")), timeout=_num(first("timeout")),
     )
     return Host(name=name, address=str(address), roles=tuple(r for r in ROLES if r in roles),
-                groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line))
+                groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line),
+                cluster=_str(first("cluster")) or DEFAULT_CLUSTER)
 
 
 def _str(value: Any) -> str | None:

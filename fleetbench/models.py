@@ -10,7 +10,7 @@ import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -32,6 +32,8 @@ class Status(StrEnum):
 
 
 STATUSES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.WARN, Status.INFO)
+
+DEFAULT_CLUSTER = "default"               #: the cluster of hosts whose inventory names none
 
 Role = Literal["control-plane", "etcd", "worker"]
 ROLES: tuple[str, ...] = ("control-plane", "etcd", "worker")
@@ -67,6 +69,7 @@ class Host:
     ssh: SSHSettings
     paths: Mapping[str, str]              #: path-variable overrides, e.g. {"kubelet.config": "/x"}
     origin: str                           #: "inventory.yaml:12", for messages
+    cluster: str = "default"              #: the Kubernetes cluster the host belongs to (``cluster:``)
 
 
 # --------------------------------------------------------------------------- catalog
@@ -261,6 +264,18 @@ class Finding:
     source: str                           #: where the actual value came from
     remediation: str                      #: with the node's own paths filled in
     reason: str = ""                      #: why WARN/INFO, or a note on the evidence
+    waiver: Waiver | None = None          #: an accepted exception: the status stays, the exit code ignores it
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """An accepted exception from a waiver file (``--waivers``): who accepted which finding, why, until when."""
+
+    reason: str
+    owner: str
+    ticket: str
+    expires: date                         #: the last day it applies
+    origin: str                           #: "waivers.yaml:12"
 
 
 @dataclass(frozen=True, slots=True)

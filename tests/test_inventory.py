@@ -153,3 +153,12 @@ def test_hosts_sharing_an_address_and_port_are_reported(tmp_path):
     assert shared_endpoints(load_inventory(p)) == [
         f"{p}:4: host 'c' has the same address 10.0.0.1 as 'a' ({p}:2); both will be scanned",
         f"{p}:6: host 'd' has the same address 10.0.0.9 as '10.0.0.9' ({p}:5); both will be scanned"]
+
+
+def test_cluster_inherits_like_any_setting_and_defaults_to_default(tmp_path):
+    p = write(tmp_path, "defaults: {cluster: prod}\n"
+                        "groups:\n  staging: {cluster: staging, roles: [worker]}\n"
+                        "hosts:\n  a: {roles: [worker]}\n  b: {groups: [staging]}\n  c: {groups: [staging], cluster: lab}\n")
+    assert [h.cluster for h in load_inventory(p)] == ["prod", "staging", "lab"]
+    q = write(tmp_path, "hosts:\n  a: {roles: [worker]}\n")
+    assert load_inventory(q)[0].cluster == "default"

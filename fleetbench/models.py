@@ -51,7 +51,8 @@ class SSHSettings:
     user: str | None = None
     key_files: tuple[str, ...] = ()
     known_hosts: str | None = None        #: None → ~/.ssh/known_hosts (asyncssh's default)
-    jump: str | None = None               #: ProxyJump, "user@bastion:port"
+    jump: str | None = None               #: ProxyJump: "user@bastion:port", hops separated by commas as in OpenSSH
+    proxy_command: str | None = None      #: ProxyCommand (ssh config or ansible_ssh_common_args), when not a plain jump
     become: str | None = None             #: e.g. "sudo -n"; prefixes ``sh -s``
     ssh_config: str | None = None         #: None → ~/.ssh/config; "none" → no config file
     connect_timeout: float | None = None
@@ -70,6 +71,7 @@ class Host:
     paths: Mapping[str, str]              #: path-variable overrides, e.g. {"kubelet.config": "/x"}
     origin: str                           #: "inventory.yaml:12", for messages
     cluster: str = "default"              #: the Kubernetes cluster the host belongs to (``cluster:``)
+    sources: Mapping[str, str] = field(default_factory=dict)  #: setting → where it came from ("inv.ini:4", "host_vars/a.yml")
 
 
 # --------------------------------------------------------------------------- catalog

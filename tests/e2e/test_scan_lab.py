@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import textwrap
@@ -312,3 +313,16 @@ def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-
     for name in ("stopped", "wrong-key", "changed-key"):
         host = next(h for h in data["hosts"] if h["name"] == name)
         assert host["results"] == [] and host["summary"]["PASS"] == 0
+
+
+def test_every_remediation_is_filled_in_for_every_generic_benchmark(lab, tmp_path, catalog):
+    """A remediation names the node's own paths; a {placeholder} the probe did not resolve must never
+    reach an auditor. One scan collects for every benchmark; each is evaluated offline from its bundle."""
+    bundle = tmp_path / "b.json"
+    main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--flat", "--quiet", "--bundle", str(bundle)])
+    for bench in (b for b in catalog.benchmarks if b.startswith("cis-")):
+        out = tmp_path / bench
+        assert main(["evaluate", str(bundle), "--benchmark", bench, "--out-dir", str(out), "--flat", "--quiet"]) == 3
+        for host in json.loads((out / "report.json").read_text())["hosts"]:
+            left = {(r["id"], m) for r in host["results"] for m in re.findall(r"\{[a-z0-9.-]+\}", r["remediation"])}
+            assert not left, (bench, host["name"], sorted(left))

@@ -46,6 +46,7 @@ def dir_glob(expr: str) -> tuple[str, str]:
 
 def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str, str] | None = None) -> Plan:
     """Collect the probes the given controls need (every component's process is always looked up)."""
+    controls = tuple(controls)
     stats: list[str] = []
     trees: list[str] = []
     reads: list[str] = []
@@ -82,6 +83,11 @@ def build(controls: Iterable[Control], catalog: Catalog, overrides: Mapping[str,
     for expr in stats + trees + reads + dirs:
         for name in var_names(expr):
             if name not in names:
+                names.append(name)
+    # paths a remediation names ("see {kubelet.service}") are resolved too, so its text is the node's own
+    for control in controls:
+        for name in var_names(control.check.remediation):
+            if name not in names and catalog.path_var(name) is not None and not control.skip:
                 names.append(name)
     path_vars = []
     for name in names:

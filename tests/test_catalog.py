@@ -196,3 +196,16 @@ def test_benchmark_diff_returns_rows(catalog):
     k3s = diff(catalog, "cis-1.12", "k3s-cis-1.9")
     assert any(r.id == "1.1.1" and r.change == "skip" and r.after.startswith("not applicable on k3s") for r in k3s)
     assert Change("1.1.21", "paths", "/etc/kubernetes/pki", "/var/lib/rancher/k3s/server/tls") in k3s
+
+
+def test_every_path_a_remediation_names_is_resolved_by_its_own_plan(catalog):
+    """`scan --check X` alone must still give X's remediation with the node's paths, never a {placeholder}."""
+    from fleetbench.plan import build, var_names
+
+    for bench in catalog.benchmarks.values():
+        for control in bench.controls:
+            if control.skip:
+                continue
+            named = {n for n in var_names(control.check.remediation) if catalog.path_var(n) is not None}
+            resolved = {v.name for v in build([control], catalog).path_vars}
+            assert named <= resolved, (bench.id, control.id, sorted(named - resolved))

@@ -33,9 +33,15 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scanned(lab, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json", "--quiet"])
+def scan_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def scanned(lab, scan_dir):
+    out = scan_dir
+    code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json", "--quiet",
+                 "--bundle", str(out / "bundle.json")])
     data = json.loads((out / "report.json").read_text())
     return code, data
 
@@ -315,14 +321,14 @@ def test_host_failures_are_values(lab, tmp_path):  # keep last: it stops and re-
         assert host["results"] == [] and host["summary"]["PASS"] == 0
 
 
-def test_every_remediation_is_filled_in_for_every_generic_benchmark(lab, tmp_path, catalog):
+def test_every_remediation_is_filled_in_for_every_generic_benchmark(scanned, scan_dir, tmp_path, catalog):
     """A remediation names the node's own paths; a {placeholder} the probe did not resolve must never
     reach an auditor. One scan collects for every benchmark; each is evaluated offline from its bundle."""
-    bundle = tmp_path / "b.json"
-    main(["scan", str(lab.inventory_path), "--out-dir", str(tmp_path / "scan"), "--flat", "--quiet", "--bundle", str(bundle)])
+    bundle = scan_dir / "bundle.json"              # written by the first scan, before any test changes the lab
     for bench in (b for b in catalog.benchmarks if b.startswith("cis-")):
         out = tmp_path / bench
-        assert main(["evaluate", str(bundle), "--benchmark", bench, "--out-dir", str(out), "--flat", "--quiet"]) == 3
+        code = main(["evaluate", str(bundle), "--benchmark", bench, "--out-dir", str(out), "--flat", "--quiet"])
+        assert code == 3, [(h["name"], h["error"]) for h in json.loads((out / "report.json").read_text())["hosts"]]
         for host in json.loads((out / "report.json").read_text())["hosts"]:
             left = {(r["id"], m) for r in host["results"] for m in re.findall(r"\{[a-z0-9.-]+\}", r["remediation"])}
             assert not left, (bench, host["name"], sorted(left))

@@ -95,12 +95,25 @@ def ran_by() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+_PLANS: dict[tuple[object, ...], P.Plan] = {}
+
+
 def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
-    """One plan covering every candidate benchmark, so one round trip serves whichever applies."""
+    """One plan covering every candidate benchmark, so one round trip serves whichever applies.
+
+    Hosts with the same roles and path overrides share one plan (a plan is a frozen value): building it
+    walks every control of every benchmark, which cost more client CPU per host than the SSH session."""
     targets = host_targets(host, catalog)
-    controls = [c for b in candidates(catalog, options.benchmark)
-                for c, skipped in options.selection.controls(b, targets) if not skipped]
-    return P.build(controls, catalog, host.paths)
+    key = (catalog.digest, catalog.root, options.benchmark, options.selection, targets, tuple(sorted(host.paths.items())))
+    plan = _PLANS.get(key)
+    if plan is None:
+        controls = [c for b in candidates(catalog, options.benchmark)
+                    for c, skipped in options.selection.controls(b, targets) if not skipped]
+        plan = P.build(controls, catalog, host.paths)
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
 async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector) -> HostScan:

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetbench.connect import Connector, Settings
+from fleetbench.connect import Connector
 from fleetbench.errors import HostStatus
 from fleetbench.models import Host
 from fleetbench.sshconfig import resolve

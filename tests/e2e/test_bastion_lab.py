@@ -97,7 +97,7 @@ def test_hosts_behind_a_bastion_share_one_connection_to_it(lab, tmp_path):
     lines = kh.read_text().splitlines()
     assert len(lines) == 3 and all(line.startswith("|1|") for line in lines)
     lab_keys = {line.split()[0]: line.split()[2] for line in lab.known_hosts_path.read_text().splitlines()}
-    for i, name in enumerate(BEHIND):      # the recorded keys are the nodes' real ones
+    for i in range(len(BEHIND)):           # the recorded keys are the nodes' real ones
         assert lab_keys[f"[{OCTETS}{11 + i}]:{port}"] in kh.read_text()
 
     # 2. the inventory's own jump; the keys recorded above are now verified (no flag)

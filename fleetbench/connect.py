@@ -149,6 +149,7 @@ class Connector:
         self._parsed_known_hosts: dict[tuple[str, ...], asyncssh.SSHKnownHosts] = {}
         self._accepted: dict[tuple[str, str], str] = {}            # (file, host pattern) → key line
         self.accepted: dict[str, str] = {}                          # host name → what was recorded, for reports
+        self._resolved_hops: dict[tuple[str, str | None, tuple[str, ...], str | None], tuple[Hop, ...]] = {}
 
     def known_hosts_files(self, address: str, ssh: SSHSettings) -> tuple[str, ...] | None:
         """The known_hosts files a host's key is checked against; ``None`` only when checking is off.
@@ -225,6 +226,8 @@ class Connector:
         target = files[0]
         earlier = self._accepted.get((target, pattern))
         if earlier is not None:             # another host name, same endpoint, same scan: same key only
+            if earlier == line:
+                self.accepted[name] = f"{line.split()[0]} {key.get_fingerprint()} recorded in {target} as {pattern}"
             return earlier == line
         try:
             record_host_key(target, pattern, line)
@@ -235,11 +238,30 @@ class Connector:
         self.accepted[name] = f"{line.split()[0]} {key.get_fingerprint()} recorded in {target} as {pattern}"
         return True
 
+    def accepted_for(self, host: Host) -> str | None:
+        """For reports: the keys recorded on first contact for ``host`` and for its bastions."""
+        try:
+            hops = self._hops(host)
+        except HostFailure:
+            hops = ()
+        parts = [f"{_hop_label(hop)}: {self.accepted[_hop_label(hop)]}" for hop in hops if _hop_label(hop) in self.accepted]
+        if host.name in self.accepted:
+            parts.append(self.accepted[host.name])
+        return "; ".join(parts) or None
+
     def _hops(self, host: Host) -> tuple[Hop, ...]:
-        """The host's jump chain, each hop resolved through the ssh config as ``ssh -J`` does."""
-        from .sshconfig import SSHConfigError, lookup
+        """The host's jump chain, each hop resolved through the ssh config as ``ssh -J`` does
+        (once per chain and settings: hosts behind one bastion share the lookup too)."""
         if not host.ssh.jump:
             return ()
+        key = (host.ssh.jump, host.ssh.ssh_config, host.ssh.key_files, host.ssh.known_hosts)
+        if key not in self._resolved_hops:
+            self._resolved_hops[key] = self._resolve_hops(host)
+        return self._resolved_hops[key]
+
+    def _resolve_hops(self, host: Host) -> tuple[Hop, ...]:
+        from .sshconfig import SSHConfigError, lookup
+        assert host.ssh.jump is not None
         try:
             jumps = parse_jumps(host.ssh.jump)
         except ValueError as exc:
@@ -264,7 +286,7 @@ class Connector:
         hop = chain[-1]
         tunnel = await self._chain(chain[:-1]) if len(chain) > 1 else None
         ssh = SSHSettings(port=hop.port, user=hop.user, key_files=hop.key_files, known_hosts=hop.known_hosts)
-        options = self.options(ssh, self.known_hosts_files(hop.address, ssh), hop.address, f"jump host {hop.address}")
+        options = self.options(ssh, self.known_hosts_files(hop.address, ssh), hop.address, _hop_label(hop))
         async with self._handshakes:
             return await asyncssh.connect(hop.address, options=options, tunnel=tunnel or ())
 
@@ -313,6 +335,10 @@ class Connector:
             elif not task.cancelled() and task.exception() is None:
                 task.result().close()
         self._jumps.clear()
+
+
+def _hop_label(hop: Hop) -> str:
+    return f"jump host {hop.address}:{hop.port}"
 
 
 def record_host_key(path: str, pattern: str, key_line: str) -> None:

@@ -135,11 +135,11 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
                         started=started, seconds=round(time.monotonic() - t0, 3), findings=findings,
                         facts=host_facts, detection=detection, collected=raw,
                         known_hosts=_known_hosts(host, options, connector),
-                        accepted_host_key=connector.accepted.get(host.name))
+                        accepted_host_key=connector.accepted_for(host))
     return HostScan(host=host, benchmark=options.benchmark, started=started,
                     seconds=round(time.monotonic() - t0, 3), error=error,
                     known_hosts=_known_hosts(host, options, connector),
-                    accepted_host_key=connector.accepted.get(host.name))
+                    accepted_host_key=connector.accepted_for(host))
 
 
 def _known_hosts(host: Host, options: ScanOptions, connector: Connector) -> str | None:

@@ -176,3 +176,22 @@ def test_hashed_entries_written_by_ssh_keyscan_are_read(tmp_path, client_key, ke
             return await try_connect(host(srv.port, key_file, kh)), out.decode()
     error, text = run(go())
     assert text.startswith("|1|") and error is None
+
+
+def test_accept_new_records_a_bastions_key_too_and_lists_it_for_the_hosts_behind_it(tmp_path, client_key, key_file):
+    async def go() -> tuple[list[object], list[str | None], int]:
+        async with Server(client_key, forwarding=True) as bastion, Server(client_key) as t1:
+            kh = tmp_path / "known_hosts"
+            hosts = [host(t1.port, key_file, kh, name=n, jump=f"ops@127.0.0.1:{bastion.port}") for n in "ab"]
+            connector = Connector(ACCEPT)
+            try:
+                errors = [await try_connect(h, connector=connector) for h in hosts]
+            finally:
+                await connector.close()
+            return errors, [connector.accepted_for(h) for h in hosts], bastion.port
+    errors, listed, bport = run(go())
+    assert errors == [None, None]
+    assert len(_entries(tmp_path / "known_hosts")) == 2          # the bastion and the (shared) target endpoint
+    assert listed[0] is not None and listed[0].startswith(f"jump host 127.0.0.1:{bport}: ssh-ed25519 SHA256:")
+    assert listed[1] is not None and listed[1].startswith(f"jump host 127.0.0.1:{bport}: ")
+    assert listed[0] == listed[1] and listed[0].count("recorded in") == 2

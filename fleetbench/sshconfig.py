@@ -226,7 +226,8 @@ class _Reader:
             name = (word[1:] if negated else word).lower()
             if name in _REFUSED_MATCH:
                 raise SSHConfigError(where, f"Match {name} is not supported by fleetbench (it would run commands or "
-                                            "resolve names at read time); use Host or Match host/originalhost/user")
+                                            "resolve names at read time); use Host or Match host/originalhost/user, or give fleetbench "
+                                            "another file (--ssh-config FILE, or ssh_config: none)")
             if name == "all":
                 raise SSHConfigError(where, "Match all cannot be combined with other criteria")
             if name not in ("host", "originalhost", "user", "localuser"):

@@ -195,3 +195,22 @@ def test_accept_new_records_a_bastions_key_too_and_lists_it_for_the_hosts_behind
     assert listed[0] is not None and listed[0].startswith(f"jump host 127.0.0.1:{bport}: ssh-ed25519 SHA256:")
     assert listed[1] is not None and listed[1].startswith(f"jump host 127.0.0.1:{bport}: ")
     assert listed[0] == listed[1] and listed[0].count("recorded in") == 2
+
+
+def test_an_accepted_key_is_listed_in_the_json_console_and_html_reports(tmp_path, client_key, key_file, catalog):
+    from fleetbench.report import console
+    from fleetbench.report.html import render_html
+    from fleetbench.report.model import build, to_dict
+    from fleetbench.runner import AUTO, ScanOptions, scan
+
+    async def go() -> object:
+        async with Server(client_key, lambda p: p.stdin.read()) as srv:
+            options = ScanOptions(benchmark=AUTO, transport=ACCEPT)
+            return await scan((host(srv.port, key_file, tmp_path / "known_hosts"),), catalog, options)
+    data = build(run(go()))
+    listed = to_dict(data)["hosts"][0]["accepted_host_key"]
+    assert listed.startswith("ssh-ed25519 SHA256:") and listed.endswith(f"recorded in {tmp_path / 'known_hosts'} "
+                                                                       f"as {_entries(tmp_path / 'known_hosts')[0].split()[0]}")
+    assert to_dict(data)["options"]["accept_new_host_keys"] is True
+    assert f"[INFO] new host key accepted (--accept-new-host-keys): {listed}" in console.render(data, {})
+    assert "new host key accepted on first contact" in render_html(data) and listed.split()[1] in render_html(data)

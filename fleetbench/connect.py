@@ -42,9 +42,9 @@ from typing import Any
 import asyncssh
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import HostError, HostStatus
-from .jumphost import parse_jumps
+from .errors import HostError, HostStatus, InputError
 from .models import Host, SSHSettings
+from .sshconfig import resolve_hops
 
 MAX_OUTPUT_BYTES = 32 << 20             #: per host; a node printing more is not assessed
 _MAX_STDERR = 64 << 10
@@ -260,27 +260,14 @@ class Connector:
         return self._resolved_hops[key]
 
     def _resolve_hops(self, host: Host) -> tuple[Hop, ...]:
-        from .sshconfig import SSHConfigError, lookup
-        assert host.ssh.jump is not None
         try:
-            jumps = parse_jumps(host.ssh.jump)
-        except ValueError as exc:
+            found = resolve_hops(host)
+        except (ValueError, InputError) as exc:
             raise HostFailure(HostStatus.ERROR, str(exc)) from None
-        hops = []
-        for index, jump in enumerate(jumps):
-            try:
-                found = lookup(jump.host, host.ssh.ssh_config, user=jump.user, port=jump.port)
-            except SSHConfigError as exc:
-                raise HostFailure(HostStatus.ERROR, f"jump host {jump}: {exc}") from None
-            nested = found.proxy_jump or found.proxy_command
-            if index == 0 and nested and nested.split(",")[-1].split("@")[-1].split(":")[0] != jump.host:
-                raise HostFailure(HostStatus.ERROR,
-                                  f"jump host {jump}: its own ssh config sets ProxyJump/ProxyCommand ({nested}); "
-                                  "nested jumps are not supported: list every hop in one jump instead")
-            hops.append(Hop(address=found.hostname, port=found.port, user=found.user,
-                            key_files=found.identity_files or host.ssh.key_files,
-                            known_hosts=host.ssh.known_hosts or (found.known_hosts[0] if found.known_hosts else None)))
-        return tuple(hops)
+        return tuple(Hop(address=f.hostname, port=f.port, user=f.user,
+                         key_files=f.identity_files or host.ssh.key_files,
+                         known_hosts=host.ssh.known_hosts or (f.known_hosts[0] if f.known_hosts else None))
+                     for f in found)
 
     async def _open_hop(self, chain: tuple[Hop, ...]) -> asyncssh.SSHClientConnection:
         hop = chain[-1]

@@ -389,10 +389,35 @@ def resolve(host: Host) -> Host:
     return replace(host, address=found.hostname, ssh=resolved, sources=sources)
 
 
+def resolve_hops(host: Host) -> tuple[Lookup, ...]:
+    """Each hop of ``host``'s jump chain as ``ssh -J`` reaches it: looked up in the host's ssh
+    config under the hop's name, the hop's own ``user@`` and ``:port`` winning (as ``-l``/``-p``).
+
+    A later hop's own ProxyJump is ignored (``ssh -J a,b`` reaches ``b`` through ``a`` whatever
+    its config says); a first hop whose config sets another ProxyJump or ProxyCommand (nested
+    jumps) is refused, unless it names the hop itself.
+
+    Raises:
+        ValueError: a malformed chain, or a nested jump.
+        SSHConfigError: a config line that cannot be read as OpenSSH would.
+    """
+    if not host.ssh.jump:
+        return ()
+    hops = []
+    for index, jump in enumerate(parse_jumps(host.ssh.jump)):
+        found = lookup(jump.host, host.ssh.ssh_config, user=jump.user, port=jump.port)
+        nested = found.proxy_command or found.proxy_jump
+        if index == 0 and nested and (found.proxy_command or parse_jumps(nested)[-1].host != jump.host):
+            raise ValueError(f"jump host {jump}: its own ssh config sets ProxyJump/ProxyCommand ({nested}); "
+                             "nested jumps are not supported: list every hop in one jump instead")
+        hops.append(found)
+    return tuple(hops)
+
+
 def with_config_file(host: Host, ssh_config: str | None) -> Host:
     """``--ssh-config FILE`` for every host: it wins over the inventory's ``ssh_config:``."""
     return host if ssh_config is None else replace(host, ssh=replace(host.ssh, ssh_config=ssh_config))
 
 
 __all__ = ["Lookup", "SSHConfigError", "SSHSettings", "config_files", "local_user", "lookup", "resolve",
-           "with_config_file"]
+           "resolve_hops", "with_config_file"]

@@ -163,3 +163,27 @@ def test_an_include_readable_by_others_for_writing_is_refused_as_ssh_does(home, 
     with pytest.raises(SSHConfigError, match="bad owner or permissions"):
         lookup("a", str(config))
     assert "Bad owner or permissions" in _run(["ssh", "-G", "-F", str(config), "a"], home)
+
+
+def _host_with(config: Path, jump: str | None = None, name: str = "t") -> Host:
+    return Host(name=name, address=name, roles=("worker",), groups=(), paths={}, origin="inv.yaml:1",
+                ssh=SSHSettings(ssh_config=str(config), jump=jump))
+
+
+def test_each_hop_is_looked_up_under_its_own_name_as_ssh_J_does(tmp_path):
+    from fleetbench.sshconfig import resolve_hops
+    config = tmp_path / "cfg"
+    config.write_text("Host gw\n  HostName 10.0.0.1\n  User ops\n  Port 2222\n  IdentityFile /k/gw\n"
+                      "Host inner\n  HostName 10.1.0.1\n  ProxyJump elsewhere\n"
+                      "Host *\n  ProxyJump gw\n")
+    hops = resolve_hops(resolve(_host_with(config, "gw,me@inner:23")))
+    assert [(h.hostname, h.port, h.user, h.identity_files) for h in hops] == [
+        ("10.0.0.1", 2222, "ops", ("/k/gw",)), ("10.1.0.1", 23, "me", ())]   # inner's own ProxyJump: ignored
+
+
+def test_a_first_hop_with_its_own_jump_is_refused(tmp_path):
+    from fleetbench.sshconfig import resolve_hops
+    config = tmp_path / "cfg"
+    config.write_text("Host gw\n  ProxyJump outer\n")
+    with pytest.raises(ValueError, match="nested jumps are not supported"):
+        resolve_hops(resolve(_host_with(config, "gw")))

@@ -86,6 +86,7 @@ def test_a_bad_ssh_config_line_is_an_input_error_before_any_contact(vagrant_fold
     assert not (vagrant_folder / "out").exists()
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="the OpenSSH client is not installed")
 def test_the_ssh_config_example_resolves_as_ssh_G_reads_it(home):
     inventory = ROOT / "inventories" / "ssh-config" / "hosts.yaml"
     config = inventory.parent / "ssh_config"

@@ -36,6 +36,7 @@ from .report import FORMATS, build, check_out_dir, check_writable, console, writ
 from .report import write as write_reports
 from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
+from .sshconfig import resolve, with_config_file
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
 
@@ -73,6 +74,12 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true", help="no ANSI colours")
 
 
+def _ssh_config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ssh-config", metavar="FILE",
+                   help="ssh config read for what the inventory leaves unset, as `ssh -F FILE` (default: the "
+                        "inventory's ssh_config, else ~/.ssh/config; 'none' reads no config)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--catalog", metavar="DIR", help="catalog folder (default: the checks/ shipped with fleetbench)")
@@ -100,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(or master, controlplane, node; default worker)")
     p.add_argument("--insecure-no-host-key-check", action="store_true",
                    help="do not verify host keys (recorded in every report)")
+    p.add_argument("--accept-new-host-keys", action="store_true",
+                   help="first contact: record the key of a host its known_hosts file does not know yet "
+                        "(OpenSSH's StrictHostKeyChecking accept-new); a changed key is still refused; "
+                        "each accepted key is listed in the report")
+    _ssh_config_option(p)
     p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
     _output_options(p)
 
@@ -114,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", parents=[common], help="print the exact script a scan would run on a host (contacts nothing)")
     p.add_argument("inventory")
     p.add_argument("--host", help="host name (default: every host, one after the other)")
+    _ssh_config_option(p)
     p.add_argument("--benchmark")
     p.add_argument("--targets", type=_csv, default=[])
     p.add_argument("--check", type=_csv, default=[])
@@ -127,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inventory", parents=[common], help="show the hosts of an inventory after inheritance")
     p.add_argument("inventory")
     p.add_argument("--limit", type=_csv, default=[])
+    _ssh_config_option(p)
     return parser
 
 
@@ -196,7 +210,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     else:
         if not args.inventory:
             raise UsageError("scan", "give an inventory file, or --local to scan this machine")
-        hosts = load_inventory(args.inventory, args.limit)
+        hosts = _resolved(load_inventory(args.inventory, args.limit), args)
         for warning in shared_endpoints(hosts):
             print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
@@ -206,7 +220,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
                           inventory=None if args.local else args.inventory, limit=tuple(args.limit),
                           transport=Settings(connect_timeout=args.connect_timeout,
-                                             verify_host_keys=not args.insecure_no_host_key_check))
+                                             verify_host_keys=not args.insecure_no_host_key_check,
+                                             accept_new_host_keys=args.accept_new_host_keys))
     report = asyncio.run(scan(hosts, catalog, options))
     code = _emit(report, catalog, args)
     if args.bundle:
@@ -214,6 +229,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
         _say(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
     return code
+
+
+def _resolved(hosts: tuple[Host, ...], args: argparse.Namespace) -> tuple[Host, ...]:
+    """Each host as OpenSSH would reach it (:func:`fleetbench.sshconfig.resolve`), with
+    ``--ssh-config`` over the inventory's ``ssh_config``. A config line that cannot be read is
+    an input error naming file:line, before any host is contacted."""
+    if args.ssh_config and args.ssh_config.lower() != "none" and not Path(args.ssh_config).expanduser().is_file():
+        raise UsageError("--ssh-config", f"no such file '{args.ssh_config}'")
+    return tuple(resolve(with_config_file(h, args.ssh_config)) for h in hosts)
 
 
 def _check_formats(args: argparse.Namespace) -> None:
@@ -270,7 +294,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
-    hosts = load_inventory(args.inventory, check_files=False)       # prints only; contacts nothing
+    hosts = _resolved(load_inventory(args.inventory, check_files=False), args)   # prints only; contacts nothing
     check_paths(hosts, catalog)
     if args.host:
         hosts = tuple(h for h in hosts if h.name == args.host)
@@ -315,9 +339,9 @@ def _cmd_checks(args: argparse.Namespace) -> int:
 
 def _cmd_inventory(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    hosts = load_inventory(args.inventory, args.limit, check_files=False)    # prints only; contacts nothing
+    hosts = _resolved(load_inventory(args.inventory, args.limit, check_files=False), args)  # contacts nothing
     check_paths(hosts, catalog)
-    rows = [[h.name, h.address, h.ssh.port or "(ssh config)", h.ssh.user or "(ssh config)", ",".join(h.roles),
+    rows = [[h.name, h.address, h.ssh.port, h.ssh.user, ",".join(h.roles),
              ",".join(host_targets(h, catalog)), h.ssh.jump or "", h.ssh.become or "",
              ",".join(f"{k}={v}" for k, v in h.paths.items())] for h in hosts]
     print(tabulate(rows, headers=["host", "address", "port", "user", "roles", "targets", "jump", "become", "paths"]))

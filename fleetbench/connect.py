@@ -25,20 +25,26 @@ sudo refuses / garbled / oversized output  error               no
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import getpass
+import hashlib
+import hmac
+import logging
 import os
+import re
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
-import asyncssh.config
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import HostError, HostStatus
-from .jumphost import parse_jump
+from .errors import HostError, HostStatus, InputError
 from .models import Host, SSHSettings
+from .sshconfig import resolve_hops
 
 MAX_OUTPUT_BYTES = 32 << 20             #: per host; a node printing more is not assessed
 _MAX_STDERR = 64 << 10
@@ -66,6 +72,7 @@ class Settings:
 
     connect_timeout: float = 10.0
     verify_host_keys: bool = True
+    accept_new_host_keys: bool = False    #: record unknown hosts' keys (OpenSSH accept-new); changed keys still refused
     max_output: int = MAX_OUTPUT_BYTES
 
 
@@ -74,18 +81,6 @@ def _expand(path: str) -> str:
 
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-#: what an ssh config may name to mean "remember nothing" (vagrant writes /dev/null); never "trust all"
-_NO_FILE = {"/dev/null", "none", "nul"}
-
-
-def _config_paths(ssh: SSHSettings) -> list[str]:
-    """The ssh config files asyncssh reads for these settings (its own default rule)."""
-    if ssh.ssh_config is not None:
-        return [] if ssh.ssh_config.lower() == "none" else [_expand(ssh.ssh_config)]
-    default = _expand("~/.ssh/config")
-    return [default] if os.access(default, os.R_OK) else []
-
-
 def _local_user() -> str:
     try:
         return getpass.getuser()
@@ -93,13 +88,54 @@ def _local_user() -> str:
         return str(os.getuid())
 
 
+#: characters a host name may have before it is put into a ProxyCommand run by the shell
+_SAFE_HOST = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
+
+
+def proxy_argv(command: str, host: str, port: int, user: str) -> list[str]:
+    """A ProxyCommand as OpenSSH runs it: tokens %h %p %r %n %% expanded, then ``/bin/sh -c``.
+
+    The host name is refused when it holds anything a shell would read specially: it comes
+    from an inventory, and OpenSSH puts it into the command unquoted.
+    """
+    if not _SAFE_HOST.match(host) or not _SAFE_HOST.match(user.replace("@", "")):
+        raise HostFailure(HostStatus.ERROR, f"bad SSH settings: host '{host}' / user '{user}' cannot be put into "
+                                            "a ProxyCommand (characters a shell would interpret)")
+    tokens = {"h": host, "p": str(port), "r": user, "n": host, "%": "%"}
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in tokens:
+            raise HostFailure(HostStatus.ERROR, f"bad SSH settings: ProxyCommand token %{m.group(1)} is not supported")
+        return tokens[m.group(1)]
+    return ["/bin/sh", "-c", "exec " + re.sub(r"%(.)", sub, command)]
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One bastion of a jump chain, with what reaches and authenticates to it."""
+
+    address: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+    known_hosts: str | None
+
+
 class Connector:
     """Opens connections for one scan; caches options, known_hosts files and bastion connections.
 
-    Host keys: asyncssh, left alone, takes ``UserKnownHostsFile`` from the ssh config, and
-    ``UserKnownHostsFile none`` there turns checking off without a word. So while checking is on,
-    the known_hosts files are always chosen here and passed explicitly (:meth:`known_hosts_files`),
-    and every report names them.
+    Hosts come resolved (:func:`fleetbench.sshconfig.resolve`): address, port, user, keys, jump,
+    ProxyCommand and known_hosts are the values OpenSSH would use, and they are passed to asyncssh
+    explicitly with ``config=None``, so what the report says is what was used. Host keys are always
+    checked against files chosen here (the host's ``known_hosts``, else ``~/.ssh/known_hosts``):
+    ``UserKnownHostsFile /dev/null`` and ``StrictHostKeyChecking no`` in an ssh config never turn
+    checking off; only ``--insecure-no-host-key-check`` does. ``--accept-new-host-keys`` records the
+    key of a host its file does not know yet (OpenSSH's ``accept-new``), never a changed one.
+
+    Jump chains (``a,b``): hop 1 is connected to once per endpoint + user + keys + known_hosts and
+    shared by every chain starting with it; hop 2 is opened through hop 1 and shared by every
+    chain starting with ``a,b``; and so on. Each hop's settings are its ssh config's, as ``ssh -J``
+    reads them (the host's keys and known_hosts when the config names none).
 
     ``handshakes`` bounds SSH handshakes in flight, bastions' included: a bastion connection
     takes its own slot, and a host behind it takes one only once the tunnel is up.
@@ -108,47 +144,27 @@ class Connector:
     def __init__(self, settings: Settings, handshakes: asyncio.Semaphore | None = None) -> None:
         self.settings = settings
         self._handshakes = handshakes or asyncio.Semaphore(10)
-        self._options: dict[tuple[SSHSettings, tuple[str, ...] | None], asyncssh.SSHClientConnectionOptions] = {}
-        self._jumps: dict[tuple[str, SSHSettings], asyncio.Task[asyncssh.SSHClientConnection]] = {}
+        self._options: dict[tuple[Any, ...], asyncssh.SSHClientConnectionOptions] = {}
+        self._jumps: dict[tuple[Hop, ...], asyncio.Task[asyncssh.SSHClientConnection]] = {}
         self._parsed_known_hosts: dict[tuple[str, ...], asyncssh.SSHKnownHosts] = {}
-        self._resolved_known_hosts: dict[tuple[str, SSHSettings], tuple[str, ...]] = {}
+        self._accepted: dict[tuple[str, str], str] = {}            # (file, host pattern) → key line
+        self.accepted: dict[str, str] = {}                          # host name → what was recorded, for reports
+        self._resolved_hops: dict[tuple[str, str | None, tuple[str, ...], str | None], tuple[Hop, ...]] = {}
 
     def known_hosts_files(self, address: str, ssh: SSHSettings) -> tuple[str, ...] | None:
         """The known_hosts files a host's key is checked against; ``None`` only when checking is off.
 
-        The inventory's ``known_hosts`` wins. Otherwise the ssh config's ``UserKnownHostsFile``
-        (and ``GlobalKnownHostsFile``) for this host, without ``/dev/null`` or ``none``; when that
-        leaves nothing, ``~/.ssh/known_hosts``. ``StrictHostKeyChecking`` is never consulted:
-        only ``--insecure-no-host-key-check`` turns checking off.
+        The host's ``known_hosts`` (the inventory's, else the ssh config's ``UserKnownHostsFile``
+        as resolved, never ``/dev/null``), else ``~/.ssh/known_hosts``. ``StrictHostKeyChecking``
+        is never consulted: only ``--insecure-no-host-key-check`` turns checking off.
         """
         if not self.settings.verify_host_keys:
             return None
-        if ssh.known_hosts:
-            return (_expand(ssh.known_hosts),)
-        key = (address, ssh)
-        if key not in self._resolved_known_hosts:
-            try:
-                config = asyncssh.config.SSHClientConfig.load(
-                    None, _config_paths(ssh), False, False, False, _local_user(),
-                    ssh.user if ssh.user else (), address, ssh.port if ssh.port else ())
-            except (OSError, asyncssh.Error, ValueError) as exc:
-                raise HostFailure(HostStatus.ERROR, f"bad SSH settings: cannot read the ssh config: {exc}") from None
-
-            def listed(option: str) -> list[str]:
-                value = config.get(option, ())
-                names = value if isinstance(value, (list, tuple)) else ()
-                return [_expand(str(n)) for n in names if str(n).lower() not in _NO_FILE]
-
-            user_files = listed("UserKnownHostsFile") or [_expand(DEFAULT_KNOWN_HOSTS)]
-            self._resolved_known_hosts[key] = tuple(dict.fromkeys(user_files + listed("GlobalKnownHostsFile")))
-        return self._resolved_known_hosts[key]
+        return (_expand(ssh.known_hosts or DEFAULT_KNOWN_HOSTS),)
 
     def known_hosts_label(self, host: Host) -> str | None:
         """For reports: the files ``host``'s key is checked against, or None when it is not checked."""
-        try:
-            files = self.known_hosts_files(host.address, host.ssh)
-        except HostFailure:
-            return None
+        files = self.known_hosts_files(host.address, host.ssh)
         return None if files is None else ", ".join(files)
 
     def _known_hosts(self, files: tuple[str, ...]) -> asyncssh.SSHKnownHosts:
@@ -166,57 +182,124 @@ class Connector:
                                   "host keys cannot be verified") from None
         return self._parsed_known_hosts[files]
 
-    def options(self, ssh: SSHSettings, known_hosts: tuple[str, ...] | None) -> asyncssh.SSHClientConnectionOptions:
-        key = (ssh, known_hosts)
+    def options(self, ssh: SSHSettings, known_hosts: tuple[str, ...] | None, address: str = "",
+                name: str = "") -> asyncssh.SSHClientConnectionOptions:
+        """Explicit options for one resolved host (``config=None``: no ssh config is read here)."""
+        port = ssh.port or 22
+        user = ssh.user or _local_user()
+        accept = bool(self.settings.accept_new_host_keys and known_hosts)
+        key = (ssh, known_hosts, address if (ssh.proxy_command or accept) else "", name if accept else "")
         if key not in self._options:
             kwargs: dict[str, Any] = {"connect_timeout": ssh.connect_timeout or self.settings.connect_timeout,
-                                      "known_hosts": None if known_hosts is None else self._known_hosts(known_hosts)}
+                                      "known_hosts": None if known_hosts is None else self._known_hosts(known_hosts),
+                                      "config": None, "port": port, "username": user}
             if ssh.key_files:
                 kwargs["client_keys"] = [_expand(k) for k in ssh.key_files]
-            if ssh.user:
-                kwargs["username"] = ssh.user
-            if ssh.port:
-                kwargs["port"] = ssh.port
-            if ssh.ssh_config is not None:
-                kwargs["config"] = _config_paths(ssh) or None
+            if ssh.proxy_command:
+                kwargs["proxy_command"] = proxy_argv(ssh.proxy_command, address, port, user)
+            if accept and known_hosts:
+                kwargs["client_factory"] = self._acceptor(known_hosts, name)
             try:
                 self._options[key] = asyncssh.SSHClientConnectionOptions(**kwargs)
             except (OSError, asyncssh.Error, ValueError) as exc:
                 raise HostFailure(HostStatus.ERROR, f"bad SSH settings: {exc}") from None
         return self._options[key]
 
-    async def _open_bastion(self, address: str, options: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHClientConnection:
+    def _acceptor(self, files: tuple[str, ...], name: str) -> Any:
+        """An asyncssh client that accepts the key of a host ``files`` know nothing about (and
+        records it), and refuses any other untrusted key: asyncssh asks it only for keys that
+        are not among the host's known ones."""
+        connector = self
+
+        class Acceptor(asyncssh.SSHClient):
+            def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+                return connector._accept_new(files, host, port, key, name)
+        return Acceptor
+
+    def _accept_new(self, files: tuple[str, ...], host: str, port: int, key: asyncssh.SSHKey, name: str) -> bool:
+        known = self._known_hosts(files)
+        listed = known.match(host, "", port if port != 22 else None)
+        if any(listed[:3]):                 # trusted keys, CA keys or revoked keys: the host is known
+            return False
+        pattern = host if port == 22 else f"[{host}]:{port}"
+        line = " ".join(key.export_public_key("openssh").decode().split()[:2])
+        target = files[0]
+        earlier = self._accepted.get((target, pattern))
+        if earlier is not None:             # another host name, same endpoint, same scan: same key only
+            if earlier == line:
+                self.accepted[name] = f"{line.split()[0]} {key.get_fingerprint()} recorded in {target} as {pattern}"
+            return earlier == line
+        try:
+            record_host_key(target, pattern, line)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot record the host key of %s in %s: %s", pattern, target, exc)
+            return False
+        self._accepted[(target, pattern)] = line
+        self.accepted[name] = f"{line.split()[0]} {key.get_fingerprint()} recorded in {target} as {pattern}"
+        return True
+
+    def accepted_for(self, host: Host) -> str | None:
+        """For reports: the keys recorded on first contact for ``host`` and for its bastions."""
+        try:
+            hops = self._hops(host)
+        except HostFailure:
+            hops = ()
+        parts = [f"{_hop_label(hop)}: {self.accepted[_hop_label(hop)]}" for hop in hops if _hop_label(hop) in self.accepted]
+        if host.name in self.accepted:
+            parts.append(self.accepted[host.name])
+        return "; ".join(parts) or None
+
+    def _hops(self, host: Host) -> tuple[Hop, ...]:
+        """The host's jump chain, each hop resolved through the ssh config as ``ssh -J`` does
+        (once per chain and settings: hosts behind one bastion share the lookup too)."""
+        if not host.ssh.jump:
+            return ()
+        key = (host.ssh.jump, host.ssh.ssh_config, host.ssh.key_files, host.ssh.known_hosts)
+        if key not in self._resolved_hops:
+            self._resolved_hops[key] = self._resolve_hops(host)
+        return self._resolved_hops[key]
+
+    def _resolve_hops(self, host: Host) -> tuple[Hop, ...]:
+        try:
+            found = resolve_hops(host)
+        except (ValueError, InputError) as exc:
+            raise HostFailure(HostStatus.ERROR, str(exc)) from None
+        return tuple(Hop(address=f.hostname, port=f.port, user=f.user,
+                         key_files=f.identity_files or host.ssh.key_files,
+                         known_hosts=host.ssh.known_hosts or (f.known_hosts[0] if f.known_hosts else None))
+                     for f in found)
+
+    async def _open_hop(self, chain: tuple[Hop, ...]) -> asyncssh.SSHClientConnection:
+        hop = chain[-1]
+        tunnel = await self._chain(chain[:-1]) if len(chain) > 1 else None
+        ssh = SSHSettings(port=hop.port, user=hop.user, key_files=hop.key_files, known_hosts=hop.known_hosts)
+        options = self.options(ssh, self.known_hosts_files(hop.address, ssh), hop.address, _hop_label(hop))
         async with self._handshakes:
-            return await asyncssh.connect(address, options=options)
+            return await asyncssh.connect(hop.address, options=options, tunnel=tunnel or ())
+
+    async def _chain(self, chain: tuple[Hop, ...]) -> asyncssh.SSHClientConnection:
+        if chain not in self._jumps:
+            self._jumps[chain] = asyncio.ensure_future(self._open_hop(chain))
+        return await asyncio.shield(self._jumps[chain])
 
     async def _jump(self, host: Host) -> asyncssh.SSHClientConnection | None:
-        """The shared connection to ``host``'s bastion: one per bastion endpoint + credentials.
-
-        The key holds only what reaches and authenticates to the bastion (its address, port and
-        user from ``jump:``, and the host's keys, known_hosts and ssh config), so hosts that differ
-        in anything else (port, user, become, timeouts) share one connection.
-        """
-        if not host.ssh.jump:
+        """The shared connection to ``host``'s last bastion (one per chain prefix), or None."""
+        hops = self._hops(host)
+        if not hops:
             return None
         try:
-            jump = parse_jump(host.ssh.jump)
-        except ValueError as exc:
-            raise HostFailure(HostStatus.ERROR, str(exc)) from None
-        ssh = SSHSettings(port=jump.port, user=jump.user, key_files=host.ssh.key_files,
-                          known_hosts=host.ssh.known_hosts, ssh_config=host.ssh.ssh_config)
-        key = (jump.host, ssh)
-        known_hosts = self.known_hosts_files(jump.host, ssh)
-        if key not in self._jumps:
-            self._jumps[key] = asyncio.ensure_future(self._open_bastion(jump.host, self.options(ssh, known_hosts)))
-        try:
-            return await asyncio.shield(self._jumps[key])
+            return await self._chain(hops)
+        except HostFailure as exc:
+            raise HostFailure(exc.error.status, f"jump host {host.ssh.jump}: {exc.error.reason}") from None
         except Exception as exc:  # noqa: BLE001 - every failure of the jump host is this host's failure
-            failure = classify(exc, host.ssh.jump, self.settings, jump.port, known_hosts)
+            failing = hops[0]
+            known = self.known_hosts_files(failing.address, SSHSettings(known_hosts=failing.known_hosts))
+            failure = classify(exc, host.ssh.jump or "", self.settings, failing.port, known)
             raise HostFailure(failure.status, f"jump host {host.ssh.jump}: {failure.reason}") from None
 
     async def connect(self, host: Host) -> asyncssh.SSHClientConnection:
         known_hosts = self.known_hosts_files(host.address, host.ssh)
-        options = self.options(host.ssh, known_hosts)
+        options = self.options(host.ssh, known_hosts, host.address, host.name)
         tunnel = await self._jump(host)
         try:
             async for attempt in AsyncRetrying(retry=retry_if_exception_type(_TRANSIENT), stop=stop_after_attempt(3),
@@ -232,12 +315,51 @@ class Connector:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        for task in self._jumps.values():
+        for chain in sorted(self._jumps, key=len, reverse=True):     # the innermost hops first
+            task = self._jumps[chain]
             if not task.done():
                 task.cancel()
             elif not task.cancelled() and task.exception() is None:
                 task.result().close()
         self._jumps.clear()
+
+
+def _hop_label(hop: Hop) -> str:
+    return f"jump host {hop.address}:{hop.port}"
+
+
+def record_host_key(path: str, pattern: str, key_line: str) -> None:
+    """Append ``pattern key`` to a known_hosts file atomically (a temp file renamed over it).
+
+    Hashed like ``ssh-keyscan -H`` (``|1|salt|hmac``) when the file already holds hashed entries,
+    so a file kept hashed stays hashed. The folder is created (0700) when missing, as ssh does.
+    """
+    target = Path(_expand(path))
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        old = target.read_bytes()
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        old, mode = b"", 0o644
+    hashed = any(line.startswith(b"|1|") for line in old.splitlines())
+    name = pattern
+    if hashed:
+        salt = os.urandom(20)
+        digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
+        name = f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+    text = old + (b"" if not old or old.endswith(b"\n") else b"\n") + f"{name} {key_line}\n".encode()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 async def run_script(conn: asyncssh.SSHClientConnection, command: str, script: str, max_output: int) -> Batch:

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import yamlsrc
 from .errors import InventoryError, UsageError
-from .jumphost import parse_jump
+from .jumphost import parse_jumps
 from .models import DEFAULT_CLUSTER, ROLE_ALIASES, ROLES, Host, SSHSettings
 from .yamlsrc import LDict, LList
 
@@ -119,7 +119,8 @@ def _check_files(block: LDict, where: _Where) -> None:
         items = list(enumerate(value)) if isinstance(value, LList) else [(None, value)]
         for index, name in items:
             line = block.line_of(key) if index is None else value.line_of(index)
-            if not Path(os.path.expanduser(str(name))).is_file():
+            base = where.path.parent if key == "ssh_config" and not str(name).startswith("~") else Path()
+            if not (base / os.path.expanduser(str(name))).is_file():
                 raise InventoryError(where(line), f"{key}: no such file '{name}'")
 
 
@@ -152,9 +153,9 @@ def _block(body: Any, spec: dict[str, str], where: _Where, what: str, line: int)
             raise InventoryError(at, f"{what}.{key} must be a string")
         if kind == "jump":
             if not isinstance(value, str):
-                raise InventoryError(at, f"{what}.{key} must be [user@]host[:port], got {value!r}")
+                raise InventoryError(at, f"{what}.{key} must be [user@]host[:port][,...], got {value!r}")
             try:
-                parse_jump(value)
+                parse_jumps(value)
             except ValueError as exc:
                 raise InventoryError(at, f"{what}.{key}: {exc}") from None
         if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536):
@@ -220,12 +221,20 @@ def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
         port=first("port"), user=_str(first("user")),
         key_files=tuple(str(k) for k in first("key_files") or ()),
         known_hosts=_str(first("known_hosts")), jump=_str(first("jump")), become=_str(first("become")),
-        ssh_config=_str(first("ssh_config")),
+        ssh_config=_config_path(_str(first("ssh_config")), where.path),
         connect_timeout=_num(first("connect_timeout")), timeout=_num(first("timeout")),
     )
     return Host(name=name, address=str(address), roles=tuple(r for r in ROLES if r in roles),
                 groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line),
                 cluster=_str(first("cluster")) or DEFAULT_CLUSTER)
+
+
+def _config_path(value: str | None, inventory: Path) -> str | None:
+    """``ssh_config:`` relative to the inventory's folder (so a ``vagrant ssh-config`` output kept
+    beside the inventory is found from any working directory); ``~`` and absolute paths as given."""
+    if value is None or value.lower() == "none" or value.startswith("~") or os.path.isabs(value):
+        return value
+    return str(inventory.parent / value)
 
 
 def _str(value: Any) -> str | None:

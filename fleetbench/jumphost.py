@@ -1,8 +1,8 @@
-"""The inventory's ``jump:`` value (``[user@]host[:port]``, ``[v6addr]:port``), parsed once.
+"""Jump hosts as OpenSSH's ProxyJump writes them: ``[user@]host[:port]`` hops separated by commas.
 
 Parsed when the inventory is loaded, so a malformed jump is an input error naming file:line
 before any host is contacted; the transport parses the same text again with the same rules.
-One hop only: ProxyJump chains (``a,b``) are refused with a clear message rather than misread.
+A chain ``a,b`` means: connect to ``a``, through it to ``b``, through ``b`` to the target.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ class JumpHost:
     host: str
     port: int | None
 
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{host}:{self.port}" if self.port else f"{user}{host}"
+
 
 def parse_jump(text: str) -> JumpHost:
-    """``[user@]host[:port]`` → :class:`JumpHost`.
+    """``[user@]host[:port]`` → :class:`JumpHost` (one hop).
 
     Raises:
         ValueError: with a message saying what was expected (the caller adds file:line).
@@ -29,7 +34,9 @@ def parse_jump(text: str) -> JumpHost:
     if not spec:
         raise ValueError("jump must be [user@]host[:port], got an empty value")
     if "," in spec:
-        raise ValueError(f"jump must be one host ([user@]host[:port]); jump chains such as '{spec}' are not supported")
+        raise ValueError(f"jump '{spec}': expected one hop here, not a chain")
+    if spec.startswith("ssh://"):
+        spec = spec[len("ssh://"):]
     user, _, rest = spec.rpartition("@")
     port_text: str | None = None
     if rest.startswith("["):                          # [v6addr] or [v6addr]:port
@@ -49,3 +56,23 @@ def parse_jump(text: str) -> JumpHost:
             raise ValueError(f"jump '{spec}': port must be a number 1-65535, got '{port_text}'")
         port = int(port_text)
     return JumpHost(user=user or None, host=host, port=port)
+
+
+def parse_jumps(text: str) -> tuple[JumpHost, ...]:
+    """``hop1,hop2,...`` (OpenSSH ProxyJump) → the hops, first one connected to first.
+
+    Raises:
+        ValueError: an empty hop or a malformed one (the caller adds file:line).
+    """
+    spec = text.strip()
+    if not spec:
+        raise ValueError("jump must be [user@]host[:port][,...], got an empty value")
+    hops = spec.split(",")
+    if any(not h.strip() for h in hops):
+        raise ValueError(f"jump '{spec}': an empty hop between commas")
+    return tuple(parse_jump(h) for h in hops)
+
+
+def format_jump(hops: tuple[JumpHost, ...]) -> str:
+    """The hops written back as ProxyJump text (``ssh -G`` style)."""
+    return ",".join(str(h) for h in hops)

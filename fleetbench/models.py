@@ -327,6 +327,9 @@ class HostScan:
     #: the known_hosts file(s) the host key was checked against; None when it was not checked
     #: (--insecure-no-host-key-check, --local, or SSH settings that could not be read)
     known_hosts: str | None = None
+    #: --accept-new-host-keys: the key recorded for this host on first contact ("ssh-ed25519
+    #: SHA256:… recorded in FILE as [addr]:port"); None when its key was already known
+    accepted_host_key: str | None = None
 
     @property
     def assessed(self) -> bool:

@@ -82,6 +82,7 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
                       started=started, finished=datetime.now(UTC), hosts=tuple(results),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
+                               "accept_new_host_keys": options.transport.accept_new_host_keys,
                                "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout,
                                "inventory": options.inventory, "limit": list(options.limit), "ran_by": ran_by()})
 
@@ -146,10 +147,12 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
         return HostScan(host=host, benchmark=detection.benchmark if detection else options.benchmark,
                         started=started, seconds=round(time.monotonic() - t0, 3), findings=findings,
                         facts=host_facts, detection=detection, collected=raw,
-                        known_hosts=_known_hosts(host, options, connector))
+                        known_hosts=_known_hosts(host, options, connector),
+                        accepted_host_key=connector.accepted_for(host))
     return HostScan(host=host, benchmark=options.benchmark, started=started,
                     seconds=round(time.monotonic() - t0, 3), error=error,
-                    known_hosts=_known_hosts(host, options, connector))
+                    known_hosts=_known_hosts(host, options, connector),
+                    accepted_host_key=connector.accepted_for(host))
 
 
 def _known_hosts(host: Host, options: ScanOptions, connector: Connector) -> str | None:

@@ -21,6 +21,7 @@ from fleetbench.connect import Connector, HostFailure, Settings, run_script
 from fleetbench.errors import HostError, HostStatus
 from fleetbench.models import Catalog, Host, SSHSettings
 from fleetbench.runner import AUTO, ScanOptions, scan_host
+from fleetbench.sshconfig import resolve
 
 from .inproc_ssh import Counters, Dropper, Server, Silent, write_key
 
@@ -287,7 +288,9 @@ def test_bastion_handshakes_count_against_the_handshake_limit(tmp_path, client_k
 # --------------------------------------------------------------------------- host keys
 
 def _with_config(h: Host, config: Path, known: Path | None) -> Host:
-    return replace(h, ssh=replace(h.ssh, ssh_config=str(config), known_hosts=None if known is None else str(known)))
+    """The host as a scan sees it: resolved through the ssh config (fleetbench.sshconfig)."""
+    return resolve(replace(h, ssh=replace(h.ssh, ssh_config=str(config),
+                                          known_hosts=None if known is None else str(known))))
 
 
 @pytest.mark.parametrize("user_known_hosts", ["none", "/dev/null"])

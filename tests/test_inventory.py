@@ -68,13 +68,33 @@ def test_missing_file(tmp_path):
         load_inventory(tmp_path / "nope.yaml")
 
 
+def test_a_jump_chain_is_accepted_hop_by_hop(tmp_path):
+    from fleetbench.jumphost import JumpHost, format_jump, parse_jumps
+    p = write(tmp_path, "hosts:\n  a: {roles: [worker], jump: 'ops@b1:2222,b2,[::1]:23'}\n")
+    (a,) = load_inventory(p)
+    hops = parse_jumps(a.ssh.jump or "")
+    assert hops == (JumpHost("ops", "b1", 2222), JumpHost(None, "b2", None), JumpHost(None, "::1", 23))
+    assert format_jump(hops) == "ops@b1:2222,b2,[::1]:23"
+
+
+def test_ssh_config_is_relative_to_the_inventory_folder(tmp_path, monkeypatch):
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "cfg").write_text("Host a\n  Port 2\n")
+    p = tmp_path / "inv" / "hosts.yaml"
+    p.write_text("hosts:\n  a: {roles: [worker], ssh_config: cfg}\n")
+    monkeypatch.chdir(tmp_path)
+    (a,) = load_inventory(p)
+    assert a.ssh.ssh_config == str(tmp_path / "inv" / "cfg")
+
+
 @pytest.mark.parametrize("jump,message", [
     ("ops@bastion:notaport", "hosts.a.jump: jump 'ops@bastion:notaport': port must be a number 1-65535, got 'notaport'"),
     ("ops@bastion:0", "port must be a number 1-65535, got '0'"),
     ("ops@[::1]x", "expected [address]:port for an IPv6 address"),
-    ("a@b:22,c@d:22", "jump chains such as 'a@b:22,c@d:22' are not supported"),
-    ("''", "jump must be [user@]host[:port], got an empty value"),
-    ("[1, 2]", "must be [user@]host[:port], got [1, 2]"),
+    ("a@b:22,,c@d:22", "jump 'a@b:22,,c@d:22': an empty hop between commas"),
+    ("a@b:22,c@d:x", "jump 'c@d:x': port must be a number 1-65535, got 'x'"),
+    ("''", "jump must be [user@]host[:port][,...], got an empty value"),
+    ("[1, 2]", "must be [user@]host[:port][,...], got [1, 2]"),
 ])
 def test_a_bad_jump_is_an_error_at_its_line(tmp_path, jump, message):
     p = write(tmp_path, f"hosts:\n  a:\n    roles: [worker]\n    jump: {jump}\n")

@@ -54,6 +54,8 @@ def header(data: Report) -> str:
 def render_host(host: HostReport, sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:
     lines = [f"=== {host.name} ({host.address}) roles: {', '.join(host.roles)} "
              f"benchmark: {host.benchmark} ==="]
+    if host.accepted_host_key:
+        lines.append(f"[INFO] new host key accepted (--accept-new-host-keys): {host.accepted_host_key}")
     if host.detected:
         d = host.detected
         lines.append(f"[INFO] {d.distribution} {d.kubernetes_version or '(version unknown)'} "

@@ -93,6 +93,7 @@ class HostReport:
     evidence: Evidence | None
     detected: Detected | None
     known_hosts: str | None = None        #: the known_hosts file its host key was checked against
+    accepted_host_key: str | None = None  #: the key recorded on first contact (--accept-new-host-keys)
 
     @property
     def assessed(self) -> bool:
@@ -206,7 +207,7 @@ def _host(h: HostScan) -> dict[str, Any]:
         "status": h.error.status.value if h.error else "ok",
         "error": redact_text(h.error.reason) if h.error else None,
         "benchmark": h.benchmark, "started": h.started.isoformat(), "seconds": h.seconds,
-        "known_hosts": h.known_hosts,
+        "known_hosts": h.known_hosts, "accepted_host_key": h.accepted_host_key,
         "results": [_finding(f) for f in h.findings],
         "summary": h.summary(),
         "evidence": _evidence(h.facts),
@@ -283,7 +284,7 @@ def _host_from(h: Mapping[str, Any]) -> HostReport:
                                                  kubernetes_version=d["kubernetes_version"],
                                                  version_source=d["version_source"], benchmark=d["benchmark"],
                                                  reason=d["reason"]),
-        known_hosts=h.get("known_hosts"))
+        known_hosts=h.get("known_hosts"), accepted_host_key=h.get("accepted_host_key"))
 
 
 def from_dict(data: Mapping[str, Any]) -> Report:
@@ -322,7 +323,7 @@ def _host_dict(h: HostReport) -> dict[str, Any]:
             "detected": None if d is None else {
                 "distribution": d.distribution, "kubernetes_version": d.kubernetes_version,
                 "version_source": d.version_source, "benchmark": d.benchmark, "reason": d.reason},
-            "known_hosts": h.known_hosts}
+            "known_hosts": h.known_hosts, "accepted_host_key": h.accepted_host_key}
 
 
 def to_dict(report: Report) -> dict[str, Any]:

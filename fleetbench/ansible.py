@@ -130,6 +130,15 @@ class AnsibleInventory:
             self.group(group).hosts.append(name)
         return host
 
+    def set_host_var(self, host: _AHost, key: str, value: Any, where: str) -> None:
+        """ansible's ``InventoryData.set_variable`` looks the name up among groups first: a host
+        variable of a host that has a group's name (kubespray's ``[bastion]`` / ``bastion``) is
+        set on that group, and so is weaker than group_vars/all. Read as ansible reads it."""
+        if host.name in self.groups:
+            _set_group_var(self.groups[host.name], key, value, where)
+        else:
+            host.vars.set(key, value, where)
+
     def add_child(self, parent: str, child: str, where: str) -> None:
         if child == parent or child in self.ancestors(parent):
             raise InventoryError(where, f"adding group '{child}' as a child of '{parent}' makes a loop")
@@ -388,7 +397,7 @@ def parse_ini(path: Path, inv: AnsibleInventory) -> None:
             for name in names:
                 host = inv.add_host(name, group, port, where)
                 for key, value in variables:
-                    host.vars.set(key, value, where)
+                    inv.set_host_var(host, key, value, where)
         elif state == "vars":
             if "=" not in line:
                 raise InventoryError(where, f"expected key=value in [{group}:vars], got '{line}'")
@@ -492,7 +501,7 @@ def _yaml_group(path: Path, inv: AnsibleInventory, name: str, body: Any, line: i
                     host = inv.add_host(hname, name, port, hwhere)
                     if hvars is not None:
                         for var in hvars:
-                            host.vars.set(var, hvars[var], f"{path}:{hvars.line_of(var)}")
+                            inv.set_host_var(host, var, hvars[var], f"{path}:{hvars.line_of(var)}")
 
 
 def _one(name: str, line: int) -> LDict:
@@ -719,55 +728,66 @@ def _become(hvars: _Vars, sources: dict[str, str]) -> str | None:
 
 
 def _proxy(hvars: _Vars, sources: dict[str, str]) -> tuple[str | None, str | None]:
-    """(jump, proxy_command) from ``ansible_ssh_common_args`` then ``ansible_ssh_extra_args``, as ssh
-    reads its command line: the first ProxyJump/``-J``/ProxyCommand given wins."""
+    """(jump, proxy_command) from ``ansible_ssh_common_args`` then ``ansible_ssh_extra_args``
+    (the order ansible puts them on ssh's command line); an empty value sets nothing, so it
+    cancels a group's."""
+    args: list[tuple[str, str]] = []
     for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         value, at = _last(hvars, (name,))
-        if value is None or str(value).strip() == "":
-            continue
-        found = proxy_from_args(str(value), at)
-        if found != (None, None):
-            sources["jump" if found[0] else "proxy_command"] = at
-            return found
-    return None, None
+        if value is not None and str(value).strip():
+            args.append((str(value), at))
+    jump, proxy, at = proxy_from_args(args)
+    if jump or proxy:
+        sources["jump" if jump else "proxy_command"] = at
+    return jump, proxy
 
 
-def proxy_from_args(text: str, where: str) -> tuple[str | None, str | None]:
-    """ssh command-line arguments → (jump, proxy_command); (None, None) when they set neither.
+def proxy_from_args(args: list[tuple[str, str]]) -> tuple[str | None, str | None, str]:
+    """ssh command-line arguments, each text with where it was set → (jump, proxy_command, where).
 
-    ``-J hops``, ``-o ProxyJump=hops`` and a ProxyCommand of the form ``ssh … -W %h:%p …
-    [user@]bastion`` (kubespray's) become a jump, shared like any other; another ProxyCommand
-    is kept as is. Options inside the ProxyCommand such as ``StrictHostKeyChecking=no`` are
-    not carried over: fleetbench verifies the bastion's key like any host's.
+    Read as ssh reads its command line: the first ProxyJump (``-J``, ``-o ProxyJump``) or
+    ProxyCommand wins, and a ``-J`` after a jump is refused (ssh: "Only a single -J option is
+    permitted"). ``ssh … -W %h:%p … [user@]bastion`` as a ProxyCommand (kubespray's form) becomes
+    a jump, shared like any other; another ProxyCommand is kept as is. Options inside the
+    ProxyCommand such as ``StrictHostKeyChecking=no`` are not carried over: fleetbench verifies
+    the bastion's key like any host's.
     """
-    try:
-        tokens = shlex.split(text)
-    except ValueError as exc:
-        raise InventoryError(where, f"cannot split ssh arguments {text!r}: {exc}") from None
+    tokens: list[tuple[str, str]] = []
+    for text, where in args:
+        try:
+            tokens += [(t, where) for t in shlex.split(text)]
+        except ValueError as exc:
+            raise InventoryError(where, f"cannot split ssh arguments {text!r}: {exc}") from None
+    found: tuple[str | None, str | None, str] | None = None
     i = 0
     while i < len(tokens):
-        tok = tokens[i]
-        value: str | None = None
-        if tok.startswith("-J"):
-            value = tok[2:] or (tokens[i + 1] if i + 1 < len(tokens) else None)
-            if value is None:
-                raise InventoryError(where, "-J needs [user@]host[:port]")
-            return _check_jump(value, where), None
-        if tok.startswith("-o"):
-            value = tok[2:] or (tokens[i + 1] if i + 1 < len(tokens) else "")
+        tok, where = tokens[i]
+        nxt = tokens[i + 1][0] if i + 1 < len(tokens) else None
+        if tok.startswith(("-J", "-o")):
+            value = tok[2:] or nxt
             i += 1 if tok[2:] else 2
+            if value is None:
+                raise InventoryError(where, f"{tok} needs a value")
+            if tok.startswith("-J"):
+                if found and found[0] is not None:
+                    raise InventoryError(where, "ssh refuses a -J after a ProxyJump (\"Only a single -J option "
+                                                "is permitted\"): give one jump, hops separated by commas")
+                found = found or (_check_jump(value, where), None, where)
+                continue
             key, _, val = value.partition("=") if "=" in value.split(" ", 1)[0] else value.partition(" ")
             key, val = key.strip().lower(), val.strip()
-            if key == "proxyjump":
-                return (None, None) if val.lower() == "none" else (_check_jump(val, where), None)
-            if key == "proxycommand":
-                if val.lower() == "none":
-                    return None, None
+            if found or key not in ("proxyjump", "proxycommand"):
+                continue
+            if val.lower() == "none":
+                found = (None, None, where)
+            elif key == "proxyjump":
+                found = (_check_jump(val, where), None, where)
+            else:
                 jump = jump_of_proxy_command(val)
-                return (_check_jump(jump, where), None) if jump else (None, val)
+                found = (_check_jump(jump, where), None, where) if jump else (None, val, where)
             continue
         i += 1
-    return None, None
+    return found or (None, None, "")
 
 
 def _check_jump(spec: str, where: str) -> str:

@@ -689,6 +689,7 @@ def _to_host(ahost: _AHost, groups: list[str], hvars: _Vars, mapping: Mapping[st
         sources["key_files"] = at
     become = _become(hvars, sources)
     jump, proxy = _proxy(hvars, sources)
+    known_hosts, ssh_config = _ssh_files(hvars, sources)
     if jump is None and proxy is None and bastion is not None and ahost.name != "bastion" \
             and hvars.values.get("ansible_ssh_common_args") is None:
         jump, sources["jump"] = bastion
@@ -698,7 +699,8 @@ def _to_host(ahost: _AHost, groups: list[str], hvars: _Vars, mapping: Mapping[st
         sources["cluster"] = at
     ssh = SSHSettings(port=port, user=None if user is None else str(user),
                       key_files=() if key is None or key == "" else (str(key),),
-                      jump=jump, proxy_command=proxy, become=become)
+                      jump=jump, proxy_command=proxy, become=become, known_hosts=known_hosts,
+                      ssh_config=ssh_config)
     return Host(name=ahost.name, address=str(address) if address is not None else ahost.name,
                 roles=roles, groups=tuple(groups), ssh=ssh, paths={}, origin=ahost.origin,
                 cluster=str(cluster) if cluster is not None else DEFAULT_CLUSTER, sources=sources)
@@ -740,6 +742,35 @@ def _proxy(hvars: _Vars, sources: dict[str, str]) -> tuple[str | None, str | Non
     if jump or proxy:
         sources["jump" if jump else "proxy_command"] = at
     return jump, proxy
+
+
+def _ssh_files(hvars: _Vars, sources: dict[str, str]) -> tuple[str | None, str | None]:
+    """(known_hosts, ssh_config) from ``-o UserKnownHostsFile=F`` and ``-F F`` in the ssh
+    arguments (first given wins, as in ssh). ``UserKnownHostsFile /dev/null`` is not taken:
+    fleetbench never turns host key verification off that way (``--insecure-no-host-key-check``
+    does, visibly); ``-F /dev/null`` means no ssh config file (``none``)."""
+    known: str | None = None
+    config: str | None = None
+    for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        value, at = _last(hvars, (name,))
+        if value is None:
+            continue
+        try:
+            tokens = shlex.split(str(value))
+        except ValueError as exc:
+            raise InventoryError(at, f"cannot split ssh arguments {value!r}: {exc}") from None
+        for i, tok in enumerate(tokens):
+            arg = tok[2:] or (tokens[i + 1] if i + 1 < len(tokens) else "")
+            if tok.startswith("-F") and config is None and arg:
+                config = "none" if arg in ("/dev/null", "none") else arg
+                sources["ssh_config"] = at
+            elif tok.startswith("-o") and known is None:
+                key, _, val = arg.partition("=") if "=" in arg.split(" ", 1)[0] else arg.partition(" ")
+                first = val.strip().split()[0] if val.strip() else ""
+                if key.strip().lower() == "userknownhostsfile" and first and first != "/dev/null":
+                    known = first
+                    sources["known_hosts"] = at
+    return known, config
 
 
 def proxy_from_args(args: list[tuple[str, str]]) -> tuple[str | None, str | None, str]:

@@ -132,6 +132,19 @@ def jump_by_ssh(hostvars: dict[str, Any]) -> list[tuple[str | None, str, int]] |
     return None
 
 
+def known_hosts_by_ssh(hostvars: dict[str, Any]) -> str | None:
+    """The known_hosts file ssh would use when the arguments name one; None when they name none
+    or /dev/null (fleetbench then keeps verifying against its default, never against nothing)."""
+    args: list[str] = []
+    for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        args += shlex.split(str(hostvars.get(name) or ""))
+    chosen = ssh_g([*args, "target.invalid"])["userknownhostsfile"]
+    if chosen == ssh_g(["target.invalid"])["userknownhostsfile"]:      # the arguments did not set it
+        return None
+    first = chosen.split()[0]
+    return None if first == "/dev/null" else first
+
+
 def hops_of(record: dict[str, Any]) -> list[tuple[str | None, str, int]] | None:
     if not record["jump"]:
         return [] if record["proxy_command"] else None
@@ -212,6 +225,7 @@ def test_fleetbench_reads_what_ansible_inventory_lists(inventory, ansible_invent
         if expected_jump is None and "ansible_ssh_common_args" not in hv and name != "bastion":
             expected_jump = kubespray_bastion
         assert hops_of(rec) == expected_jump, name
+        assert rec["known_hosts"] == known_hosts_by_ssh(hv), name
         for field in ("address", "port", "user", "key_files", "become", "jump"):
             if rec[field] not in (None, []):
                 assert field in rec["source"], (name, field)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetbench import ansible
+from fleetbench import ansible, ansible_source
 from fleetbench.cli import main
 from fleetbench.errors import InventoryError
 from fleetbench.inventory import load_inventory
@@ -38,7 +38,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     ("x", "w1 ansible_host=10.0.0.1\nw2:2222\n", "ansible-ini"),           # ungrouped INI hosts
 ])
 def test_the_format_is_told_by_content(tmp_path, name, text, kind):
-    assert ansible.kind_of(write(tmp_path / name, text)) == kind
+    assert ansible_source.kind_of(write(tmp_path / name, text)) == kind
 
 
 def test_a_kubespray_directory_is_read_with_its_group_vars(tmp_path):
@@ -113,7 +113,7 @@ def test_a_vaulted_value_fleetbench_does_not_use_is_left_alone(tmp_path):
     assert host.roles == ("worker",)
 
 
-def test_dynamic_script_is_refused_even_when_executable_bit_is_its_only_sign(tmp_path):
+def test_an_executable_dynamic_script_is_refused_not_run(tmp_path):
     script = write(tmp_path / "ec2.py", "#!/usr/bin/python3\nimport json\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     with pytest.raises(InventoryError, match="dynamic inventory script"):
@@ -163,11 +163,11 @@ def test_kubesprays_proxy_command_becomes_a_jump(command, jump):
 
 
 def test_ranges_expand_as_ansible_does():
-    assert ansible.expand_pattern("worker[01:03]", "x") == (["worker01", "worker02", "worker03"], None)
-    assert ansible.expand_pattern("etcd[a:c]:2379", "x") == (["etcda", "etcdb", "etcdc"], 2379)
-    assert ansible.expand_pattern("n[0:10:5]-[x:y]", "x")[0] == ["n0-x", "n0-y", "n5-x", "n5-y", "n10-x", "n10-y"]
-    assert ansible.expand_pattern("[2001:db8::1]:2222", "x") == (["2001:db8::1"], 2222)
-    assert ansible.expand_pattern("2001:db8::1", "x") == (["2001:db8::1"], None)
+    assert ansible_source.expand_pattern("worker[01:03]", "x") == (["worker01", "worker02", "worker03"], None)
+    assert ansible_source.expand_pattern("etcd[a:c]:2379", "x") == (["etcda", "etcdb", "etcdc"], 2379)
+    assert ansible_source.expand_pattern("n[0:10:5]-[x:y]", "x")[0] == ["n0-x", "n0-y", "n5-x", "n5-y", "n10-x", "n10-y"]
+    assert ansible_source.expand_pattern("[2001:db8::1]:2222", "x") == (["2001:db8::1"], 2222)
+    assert ansible_source.expand_pattern("2001:db8::1", "x") == (["2001:db8::1"], None)
 
 
 def test_inventory_folder_reads_every_source_but_ignored_files(tmp_path):

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from fleetbench import ansible, cli
+from fleetbench import ansible_source, cli
 from fleetbench.jumphost import parse_jump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,11 +175,11 @@ def test_fleetbench_reads_what_ansible_inventory_lists(inventory, ansible_invent
     groups = groups_of(data)
 
     # 1. the variables, merged: value and type, for every host ansible lists
-    inv, base = ansible.load(inventory)
+    inv, base = ansible_source.load(inventory)
     cache: dict[tuple[str, str], Any] = {}
     assert sorted(inv.hosts) == sorted(hostvars)
     for name, host in inv.hosts.items():
-        ours = ansible.host_vars(inv, base, host, cache).values
+        ours = ansible_source.host_vars(inv, base, host, cache).values
         for var in USED:
             assert (var in ours) == (var in hostvars[name]), (name, var)
             if var in ours:

@@ -14,8 +14,9 @@ OUT    ?= reports
 # sudo: the fault lab's "sudo asks for a password" host. chromium (+ fonts for readable
 # screenshots): the HTML report is rendered in a real headless browser by the tests.
 # poppler-utils: pdftotext/pdfinfo read the report printed to PDF back (font size, page numbers).
+# ruby, shellcheck: the Vagrantfile's syntax and the Vagrant provisioning scripts are checked (no hypervisor here).
 APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo \
-                chromium fonts-dejavu-core poppler-utils
+                chromium fonts-dejavu-core poppler-utils ruby shellcheck
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

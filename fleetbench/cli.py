@@ -26,17 +26,18 @@ from tabulate import tabulate
 
 from . import __version__, compare
 from . import script as S
+from .ansible import parse_role_map
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
-from .inventory import load_inventory, shared_endpoints
+from .inventory import host_record, load_inventory, shared_endpoints
 from .models import Catalog, Host, ScanReport, SSHSettings
 from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
 from .report import write as write_reports
 from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
-from .sshconfig import resolve, with_config_file
+from .sshconfig import resolve, resolve_hops, with_config_file
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
 
@@ -85,12 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--catalog", metavar="DIR", help="catalog folder (default: the checks/ shipped with fleetbench)")
     common.add_argument("-v", "--verbose", action="store_true", help="show expected/actual/source for every result")
 
+    roles = _Parser(add_help=False)
+    roles.add_argument("--role-map", metavar="GROUP=ROLE", type=_csv, action="extend", default=[],
+                       help="Ansible inventories: hosts of GROUP get ROLE (control-plane, etcd, worker), "
+                            "besides kubespray's kube_control_plane, kube_node and etcd")
     parser = _Parser(prog="fleetbench", description="Agentless CIS Kubernetes Benchmark scans of a fleet over SSH.")
     parser.add_argument("--version", action="version", version=f"fleetbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("scan", parents=[common], help="scan the hosts of an inventory")
-    p.add_argument("inventory", nargs="?", help="inventory YAML (not needed with --local)")
+    p = sub.add_parser("scan", parents=[common, roles], help="scan the hosts of an inventory")
+    p.add_argument("inventory", nargs="?", help="inventory: fleetbench YAML, an Ansible INI/YAML inventory or "
+                                                "a directory holding one (not needed with --local)")
     p.add_argument("--benchmark", help="auto (default: chosen per node from the Kubernetes version it runs) "
                                        "or a benchmark id such as cis-1.12, forced for every host")
     p.add_argument("--targets", type=_csv, default=[], help="only these targets: master,controlplane,etcd,node,policies")
@@ -123,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", type=_csv, default=[])
     _output_options(p)
 
-    p = sub.add_parser("plan", parents=[common], help="print the exact script a scan would run on a host (contacts nothing)")
+    p = sub.add_parser("plan", parents=[common, roles], help="print the exact script a scan would run on a host (contacts nothing)")
     p.add_argument("inventory")
     p.add_argument("--host", help="host name (default: every host, one after the other)")
     _ssh_config_option(p)
@@ -137,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", type=_csv, default=[])
     p.add_argument("--diff", metavar="B", help="show what changes from --benchmark to benchmark B")
 
-    p = sub.add_parser("inventory", parents=[common], help="show the hosts of an inventory after inheritance")
+    p = sub.add_parser("inventory", parents=[common, roles], help="show the hosts of an inventory after inheritance")
     p.add_argument("inventory")
     p.add_argument("--limit", type=_csv, default=[])
     _ssh_config_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or json: every host as it will be connected to, with where each setting came from")
     return parser
 
 
@@ -210,7 +218,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     else:
         if not args.inventory:
             raise UsageError("scan", "give an inventory file, or --local to scan this machine")
-        hosts = _resolved(load_inventory(args.inventory, args.limit), args)
+        hosts = _resolved(load_inventory(args.inventory, args.limit, role_map=parse_role_map(args.role_map)), args)
         for warning in shared_endpoints(hosts):
             print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
@@ -294,7 +302,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
-    hosts = _resolved(load_inventory(args.inventory, check_files=False), args)   # prints only; contacts nothing
+    hosts = _resolved(load_inventory(args.inventory, check_files=False,      # prints only; contacts nothing
+                                     role_map=parse_role_map(args.role_map)), args)
     check_paths(hosts, catalog)
     if args.host:
         hosts = tuple(h for h in hosts if h.name == args.host)
@@ -338,14 +347,32 @@ def _cmd_checks(args: argparse.Namespace) -> int:
 
 
 def _cmd_inventory(args: argparse.Namespace) -> int:
+    """Print each host as :func:`fleetbench.sshconfig.resolve` returns it: the values a scan
+    connects with (each jump hop as ``ssh -J`` reaches it), the same in both formats."""
     catalog = load_catalog(args.catalog)
-    hosts = _resolved(load_inventory(args.inventory, args.limit, check_files=False), args)  # contacts nothing
+    hosts = _resolved(load_inventory(args.inventory, args.limit, check_files=False,    # contacts nothing
+                                     role_map=parse_role_map(args.role_map)), args)
     check_paths(hosts, catalog)
-    rows = [[h.name, h.address, h.ssh.port, h.ssh.user, ",".join(h.roles),
-             ",".join(host_targets(h, catalog)), h.ssh.jump or "", h.ssh.become or "",
-             ",".join(f"{k}={v}" for k, v in h.paths.items())] for h in hosts]
+    shown = [host_record(h, tuple(f"{hop.user}@{hop.hostname}:{hop.port}" for hop in _hops(h))) for h in hosts]
+    if args.format == "json":
+        print(json.dumps({"hosts": shown}, indent=1))
+        return EXIT_OK
+    rows = [[r["name"], r["address"], _unset(r["port"]), _unset(r["user"]), ",".join(r["roles"]),
+             ",".join(host_targets(h, catalog)), ",".join(r["jump"]), r["become"] or "",
+             ",".join(f"{k}={v}" for k, v in h.paths.items())] for r, h in zip(shown, hosts, strict=True)]
     print(tabulate(rows, headers=["host", "address", "port", "user", "roles", "targets", "jump", "become", "paths"]))
     return EXIT_OK
+
+
+def _hops(host: Host) -> tuple[Any, ...]:
+    try:
+        return resolve_hops(host)
+    except ValueError as exc:                 # a nested jump: refused the same way by a scan
+        raise UsageError("inventory", f"host '{host.name}': {exc}") from None
+
+
+def _unset(value: Any) -> Any:
+    return "(default)" if value is None else value
 
 
 _COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}

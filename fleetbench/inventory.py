@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import yamlsrc
+from . import ansible, yamlsrc
 from .errors import InventoryError, UsageError
 from .jumphost import parse_jumps
 from .models import DEFAULT_CLUSTER, ROLE_ALIASES, ROLES, Host, SSHSettings
@@ -40,21 +40,31 @@ _ROLE_ALIASES = ROLE_ALIASES
 _FILE_KEYS = ("key_files", "known_hosts", "ssh_config")
 
 
-def load_inventory(path: str | Path, limit: Iterable[str] = (), *, check_files: bool = True) -> tuple[Host, ...]:
-    """Load an inventory file and return its hosts, in file order.
+def load_inventory(path: str | Path, limit: Iterable[str] = (), *, check_files: bool = True,
+                   role_map: Mapping[str, str] | None = None) -> tuple[Host, ...]:
+    """Load an inventory and return its hosts, in file order.
+
+    The format is told by content (fleetbench.ansible.kind_of): fleetbench's YAML (this module),
+    or an Ansible INI/YAML inventory or directory of them (fleetbench.ansible).
 
     Args:
-        path: the YAML file.
+        path: the YAML file, an Ansible inventory file, or a directory holding one.
         limit: host names or globs (``worker-*``); empty means every host. A pattern that
             matches nothing is an error, so a typo never turns into an empty scan.
         check_files: the ``key_files``, ``known_hosts`` and ``ssh_config`` files named must
             exist (so a typo is reported at its line, before any host is contacted); off for
             commands that only print (``plan``).
+        role_map: Ansible group → role (``--role-map``), for Ansible inventories only.
 
     Raises:
         InventoryError: one line, ``file:line: what was expected``.
     """
     path = Path(path)
+    if ansible.kind_of(path) != "fleetbench":
+        return _limit(ansible.load_hosts(path, role_map, check_files=check_files), tuple(limit))
+    if role_map:
+        raise UsageError("--role-map", f"{path} is a fleetbench inventory: set roles: on its groups or hosts "
+                                       "(--role-map maps Ansible group names)")
     doc = yamlsrc.load(path, InventoryError)
     where = _Where(path)
     if not isinstance(doc, LDict):
@@ -201,9 +211,12 @@ def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
             raise InventoryError(where(block.line_of("groups")), f"host '{name}' names unknown group '{group}'")
     chain = [block] + [groups[g] for g in _group_order(block.get("groups") or (), groups)] + [defaults]
 
+    sources: dict[str, str] = {"address": where(block.line_of("address") if "address" in block else line)}
+
     def first(key: str) -> Any:
         for layer in chain:
             if layer.get(key) is not None:
+                sources[key] = where(layer.line_of(key))
                 return layer[key]
         return None
 
@@ -226,7 +239,26 @@ def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
     )
     return Host(name=name, address=str(address), roles=tuple(r for r in ROLES if r in roles),
                 groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line),
-                cluster=_str(first("cluster")) or DEFAULT_CLUSTER)
+                cluster=_str(first("cluster")) or DEFAULT_CLUSTER, sources=sources)
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def host_record(host: Host, hops: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """One host for ``fleetbench inventory --format json``: the connection fields (``None``:
+    left to OpenSSH's defaults), file paths absolute, jump hops as a list (``hops``: as resolved
+    through the ssh config, else as written), and ``source``: where each field came from."""
+    return {
+        "name": host.name, "address": host.address, "port": host.ssh.port, "user": host.ssh.user,
+        "key_files": [_absolute(k) for k in host.ssh.key_files],
+        "jump": list(hops) if hops is not None else [hop.strip() for hop in host.ssh.jump.split(",")] if host.ssh.jump else [],
+        "proxy_command": host.ssh.proxy_command, "become": host.ssh.become,
+        "roles": list(host.roles), "groups": list(host.groups), "cluster": host.cluster,
+        "known_hosts": _absolute(host.ssh.known_hosts) if host.ssh.known_hosts else None,
+        "source": dict(host.sources),
+    }
 
 
 def _config_path(value: str | None, inventory: Path) -> str | None:

@@ -212,5 +212,9 @@ def _date(value: Any, where: str) -> date:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else type(value).__name__ if isinstance(value, (dict, list)) else str(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."

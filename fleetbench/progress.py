@@ -7,6 +7,7 @@ file or a pipe, a progress bar is noise in the mail or the log, so nothing is sh
 
 from __future__ import annotations
 
+import os
 from typing import Never, TextIO
 
 from tqdm import tqdm
@@ -22,8 +23,10 @@ class Progress:
         self.not_assessed = 0
         self._bar: tqdm[Never] | None = None
         if enabled and total and stream.isatty():
-            bar: tqdm[Never] = tqdm(total=total, file=stream, unit="host", desc="scan", dynamic_ncols=True, leave=False,
-                                     bar_format="{desc}: {n_fmt}/{total_fmt} hosts{postfix} | {rate_fmt} | ETA {remaining}")
+            sized = _columns(stream) > 0        # a terminal that reports no size (0 columns) gets 80
+            bar: tqdm[Never] = tqdm(total=total, file=stream, unit="host", desc="scan", dynamic_ncols=sized,
+                                    ncols=None if sized else 80, leave=False,
+                                    bar_format="{desc}: {n_fmt}/{total_fmt} hosts{postfix} | {rate_fmt} | ETA {remaining}")
             bar.set_postfix_str("0 FAIL", refresh=False)
             self._bar = bar
 
@@ -38,8 +41,17 @@ class Progress:
             extra = f", {self.not_assessed} not assessed" if self.not_assessed else ""
             self._bar.set_postfix_str(f"{self.failures} FAIL{extra}", refresh=False)
             self._bar.update(1)
+            self._bar.refresh()             # every host: the display never lags behind a slow fleet
 
     def close(self) -> None:
+        """Clear the bar (the console report follows on stdout); safe to call twice."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return 0

@@ -33,7 +33,7 @@ from . import script as S
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
-from .errors import InputError, UsageError
+from .errors import HostStatus, InputError, UsageError
 from .interrupt import Interrupts
 from .inventory import load_inventory, shared_endpoints
 from .lock import LOCK_NAME, LockHeld, RunLock
@@ -257,7 +257,7 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
         report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
         progress.close()
         if interrupts.signal is not None:
-            stopped = sum(1 for h in report.hosts if h.error and h.error.status == "interrupted")
+            stopped = sum(1 for h in report.hosts if h.error and h.error.status == HostStatus.INTERRUPTED)
             print(f"fleetbench: interrupted by {interrupts.name}: {stopped} host(s) not scanned (status "
                   "'interrupted'); writing the reports of what finished", file=sys.stderr)
         out = _emit(report, catalog, args, rules)

@@ -113,20 +113,38 @@ def test_sigterm_mid_scan_writes_the_reports_of_what_finished(fleet, tmp_path, c
     assert b"reports of run" in stdout
 
 
-def test_a_second_signal_exits_at_once_without_partial_files(fleet, tmp_path):
+def test_sigint_is_handled_like_sigterm(fleet, tmp_path):
     out, log = tmp_path / "out", tmp_path / "run.jsonl"
     proc = _start(fleet, out, log)
     try:
         _wait_for_hosts(log, 2, proc)
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(0.05)                    # two signals at once are one (the kernel merges a pending signal)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 143, stderr.decode()
+    assert proc.returncode == 4, stderr.decode()
+    data = json.loads((out / "latest" / "report.json").read_text())
+    assert {h["error"] for h in data["hosts"] if h["name"] in HANGING[:3]} == {"interrupted (SIGINT) while it was scanned"}
+    assert _temp_files(tmp_path) == [] and b"KeyboardInterrupt" not in stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_second_signal_exits_at_once_without_partial_files(fleet, tmp_path, sig, code):
+    out, log = tmp_path / "out", tmp_path / "run.jsonl"
+    proc = _start(fleet, out, log)
+    try:
+        _wait_for_hosts(log, 2, proc)
+        proc.send_signal(sig)
+        time.sleep(0.05)                    # two signals at once are one (the kernel merges a pending signal)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr.decode()
     assert b"Traceback" not in stderr
     assert _temp_files(tmp_path) == []
     for report in out.rglob("report.json"):                 # whatever was written is whole

@@ -144,10 +144,6 @@ class Summary:
     score: float | None = None            #: percent PASS / (PASS + FAIL), scored automated results of assessed hosts
     score_waived: float | None = None     #: the same with waived FAILs left out; None: nothing scored
 
-    @property
-    def FAIL_unwaived(self) -> int:  # noqa: N802 - named after the status, like the counts above
-        return self.FAIL - self.FAIL_waived
-
     def count(self, status: str) -> int:
         return int(getattr(self, status))
 

@@ -5,20 +5,24 @@ Exit codes (README, "Exit codes")::
     0  every host assessed, no FAIL
     1  internal error (a bug: please report it)
     2  bad input: inventory, catalog or a flag (one line on stderr, no report written)
-    3  at least one FAIL
-    4  at least one host not assessed (takes precedence over 3)
+    3  at least one FAIL that no waiver accepts (--waivers)
+    4  at least one host not assessed (takes precedence over 3), an interrupted run (SIGINT/SIGTERM) included
+    5  another run holds the lock of the out-dir (the message names its process, host and start)
+  130  a second SIGINT ended the run at once (143: a second SIGTERM); no partial file is left
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import math
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,16 +34,24 @@ from .ansible import parse_role_map
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
-from .errors import InputError, UsageError
+from .errors import HostStatus, InputError, UsageError
+from .interrupt import Interrupts
 from .inventory import host_record, load_inventory, shared_endpoints
-from .models import Catalog, Host, ScanReport, SSHSettings
+from .lock import LOCK_NAME, LockHeld, RunLock
+from .models import Catalog, Host, HostScan, ScanReport, SSHSettings
+from .progress import Progress
 from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
 from .report import write as write_reports
+from .report.model import Report
+from .runlog import RunLog
 from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
 from .sshconfig import resolve, resolve_hops, with_config_file
+from .waivers import Rule
+from .waivers import apply as apply_waivers
+from .waivers import load as load_waivers
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +83,12 @@ def _output_options(p: argparse.ArgumentParser) -> None:
                    help="write fixed file names directly in --out-dir (removing other formats' files of an earlier run)")
     p.add_argument("--format", type=_csv, default=["json"],
                    help=f"report files to write: {', '.join(FORMATS)}, or all (default json)")
-    p.add_argument("--quiet", action="store_true", help="print only the fleet summary table")
+    p.add_argument("--quiet", action="store_true",
+                   help="for cron: print nothing at all unless a FAIL no waiver accepts or a host not assessed "
+                        "needs someone; then the fleet table and those lines (no progress display)")
+    p.add_argument("--waivers", metavar="FILE",
+                   help="YAML file of accepted exceptions (controls, scope, reason, owner, ticket, expires): "
+                        "waived results keep their status, are marked, and do not fail the run")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours")
 
 
@@ -119,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "each accepted key is listed in the report")
     _ssh_config_option(p)
     p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
+    p.add_argument("--log-json", metavar="FILE",
+                   help="append one JSON line per host as it finishes and one per run to FILE (flushed per line)")
     _output_options(p)
 
     p = sub.add_parser("evaluate", parents=[common], help="re-evaluate an evidence bundle offline (contacts nothing)")
@@ -162,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"fleetbench: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except LockHeld as exc:
+        print(f"fleetbench: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except BrokenPipeError:                 # `fleetbench checks | head -1`: the reader has had enough
         _silence_stdout()
         return EXIT_OK
@@ -207,11 +229,17 @@ def _selection(args: argparse.Namespace, catalog: Catalog, bench: str) -> Select
     return sel
 
 
+def _waiver_rules(args: argparse.Namespace, catalog: Catalog) -> tuple[Rule, ...] | None:
+    """The --waivers file, checked against the catalog (None without the flag)."""
+    return load_waivers(args.waivers, catalog) if args.waivers else None
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     bench = _benchmark(args, catalog, default=AUTO)
     selection = _selection(args, catalog, bench)
     _check_formats(args)
+    rules = _waiver_rules(args, catalog)
     if args.local:
         hosts: tuple[Host, ...] = (Host(name="localhost", address="local", roles=role_names(args.roles), groups=(),
                                         ssh=SSHSettings(), paths={}, origin="--local"),)
@@ -220,23 +248,54 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             raise UsageError("scan", "give an inventory file, or --local to scan this machine")
         hosts = _resolved(load_inventory(args.inventory, args.limit, role_map=parse_role_map(args.role_map)), args)
         for warning in shared_endpoints(hosts):
-            print(f"fleetbench: warning: {warning}", file=sys.stderr)
+            if not args.quiet:              # cron: nothing unless someone must act on the results
+                print(f"fleetbench: warning: {warning}", file=sys.stderr)
     check_paths(hosts, catalog)
     require_controls(hosts, catalog, bench, selection)
-    _check_destinations(args, bundle=args.bundle)
-    options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
-                          handshakes=args.handshakes, timeout=args.timeout, local=args.local,
-                          inventory=None if args.local else args.inventory, limit=tuple(args.limit),
-                          transport=Settings(connect_timeout=args.connect_timeout,
-                                             verify_host_keys=not args.insecure_no_host_key_check,
-                                             accept_new_host_keys=args.accept_new_host_keys))
-    report = asyncio.run(scan(hosts, catalog, options))
-    code = _emit(report, catalog, args)
-    if args.bundle:
-        path = Path(args.bundle)
-        write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
-        _say(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
-    return code
+    _check_destinations(args, bundle=args.bundle, log_json=args.log_json)
+    with Interrupts() as interrupts:
+        options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
+                              handshakes=args.handshakes, timeout=args.timeout, local=args.local,
+                              inventory=None if args.local else args.inventory, limit=tuple(args.limit),
+                              transport=Settings(connect_timeout=args.connect_timeout,
+                                                 verify_host_keys=not args.insecure_no_host_key_check,
+                                                 accept_new_host_keys=args.accept_new_host_keys),
+                              interrupts=interrupts)
+        with RunLock(Path(args.out_dir) / LOCK_NAME, options.run_id):
+            return _scan_locked(args, hosts, catalog, options, rules, interrupts)
+
+
+def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions,
+                 rules: tuple[Rule, ...] | None, interrupts: Interrupts) -> int:
+    """The scan proper, under the run lock: progress, --log-json, reports, bundle, exit code."""
+    log = RunLog(args.log_json, options.run_id) if args.log_json else None
+    progress = Progress(len(hosts), sys.stderr, enabled=not args.quiet)
+
+    def done(result: HostScan) -> None:
+        progress.host_done(result)
+        if log is not None:
+            log.host(apply_waivers(rules, (result,), date.today()).hosts[0] if rules else result)
+
+    try:
+        report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
+        progress.close()
+        if interrupts.signal is not None:
+            stopped = sum(1 for h in report.hosts if h.error and h.error.status == HostStatus.INTERRUPTED)
+            print(f"fleetbench: interrupted by {interrupts.name}: {stopped} host(s) not scanned (status "
+                  "'interrupted'); writing the reports of what finished", file=sys.stderr)
+        out = _emit(report, catalog, args, rules)
+        if args.bundle:
+            path = Path(args.bundle)
+            write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
+            if out.speak:
+                _say(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
+        if log is not None:
+            log.run(out.data, out.code, interrupts.name)
+        return out.code
+    finally:
+        progress.close()
+        if log is not None:
+            log.close()
 
 
 def _resolved(hosts: tuple[Host, ...], args: argparse.Namespace) -> tuple[Host, ...]:
@@ -258,31 +317,54 @@ def _check_formats(args: argparse.Namespace) -> None:
             raise UsageError("--format", f"unknown format '{fmt}' (expected: {', '.join(FORMATS)}, or all)")
 
 
-def _check_destinations(args: argparse.Namespace, bundle: str | None = None) -> None:
+def _check_destinations(args: argparse.Namespace, bundle: str | None = None, log_json: str | None = None) -> None:
     """Last step before any host is contacted: every file this run will write can be written."""
     check_out_dir(Path(args.out_dir), flat=args.flat)
-    if bundle:
-        path = Path(bundle)
-        if path.is_dir():
-            raise UsageError("--bundle", f"'{path}' is a directory (expected a file name)")
-        check_writable(path.parent, "--bundle")
+    for flag, given in (("--bundle", bundle), ("--log-json", log_json)):
+        if given:
+            path = Path(given)
+            if path.is_dir():
+                raise UsageError(flag, f"'{path}' is a directory (expected a file name)")
+            check_writable(path.parent, flag)
 
 
-def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int:
-    """Console report, report files, exit code: the same for `scan` and `evaluate`."""
-    sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
-    data = build(report, sections=sections)
-    color = not args.no_color and sys.stdout.isatty()
-    _say(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
-    written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
-    for path in written.removed:
-        _say(f"removed {path} (left by an earlier --flat run in another format)")
-    where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
-    _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
-         + ", ".join(p.name for p in written.paths))
-    if report.not_assessed():
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Emitted:
+    code: int
+    data: Report
+    speak: bool                           #: False: --quiet and nothing needs anyone (print nothing more)
+
+
+def exit_code(data: Report) -> int:
+    """4 if a host was not assessed, else 3 if a FAIL is not waived, else 0."""
+    if data.summary.hosts_not_assessed:
         return EXIT_NOT_ASSESSED
-    return EXIT_FAIL if data.summary.FAIL else EXIT_OK
+    return EXIT_FAIL if any(r.counts_as_fail for h in data.hosts for r in h.results) else EXIT_OK
+
+
+def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules: tuple[Rule, ...] | None) -> _Emitted:
+    """Waivers, console report, report files, exit code: the same for `scan` and `evaluate`."""
+    sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
+    outcome = None
+    if rules is not None:
+        outcome = apply_waivers(rules, report.hosts, date.today())
+        report = dataclasses.replace(report, hosts=outcome.hosts)
+    data = build(report, sections=sections, waivers=outcome)
+    color = not args.no_color and sys.stdout.isatty()
+    speak = not args.quiet or console.should_speak(data, None)
+    if args.quiet:
+        if speak:
+            _say(console.render_quiet(data), end="")
+    else:
+        _say(console.render(data, sections, color=color, verbose=args.verbose), end="")
+    written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
+    if speak:
+        for path in written.removed:
+            _say(f"removed {path} (left by an earlier --flat run in another format)")
+        where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
+        _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
+             + ", ".join(p.name for p in written.paths))
+    return _Emitted(exit_code(data), data, speak)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -293,9 +375,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.targets, args.check, args.skip = (list(bundle.data["options"].get(k, [])) for k in ("targets", "check", "skip"))
     selection = _selection(args, catalog, bench)
     _check_formats(args)
+    rules = _waiver_rules(args, catalog)
     _check_destinations(args)
     report = evaluate_bundle(bundle, catalog, ScanOptions(benchmark=bench, selection=selection))
-    return _emit(report, catalog, args)
+    with RunLock(Path(args.out_dir) / LOCK_NAME, report.run_id):
+        return _emit(report, catalog, args, rules).code
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

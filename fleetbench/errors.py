@@ -58,6 +58,7 @@ class HostStatus(StrEnum):
     TIMEOUT = "timeout"
     ERROR = "error"
     NO_KUBERNETES = "no-kubernetes"       #: none of the components the host's roles require was found
+    INTERRUPTED = "interrupted"           #: SIGINT/SIGTERM came before the host was done (or started)
 
 
 @dataclass(frozen=True, slots=True)

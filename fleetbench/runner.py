@@ -5,6 +5,12 @@ facts → findings. Every exception on the way becomes a :class:`HostError` on t
 :class:`HostScan`; the fleet always completes. Two semaphores bound the load: hosts in flight
 (``--concurrency``) and SSH handshakes in flight (``--handshakes``, kept under a bastion sshd's
 ``MaxStartups`` of 10), and every host has a deadline (``--timeout``) covering connect and probe.
+
+Interrupted runs (``ScanOptions.interrupts``, see :mod:`fleetbench.interrupt`): at the first
+SIGINT/SIGTERM no further host is started and the hosts in flight are cancelled; each of them, and
+each host never started, is a value too: "not assessed", status ``interrupted``. The report of
+what finished is returned as usual. ``ScanOptions.on_host_done`` is called with each host's result
+as it finishes (progress display, ``--log-json``), interrupted hosts included.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,7 +35,8 @@ from . import script as S
 from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError
 from .evaluate import evaluate
-from .models import Catalog, Collected, Detection, Finding, Host, HostFacts, HostScan, ScanReport
+from .interrupt import Interrupts
+from .models import Catalog, Collected, Detection, Finding, Host, HostFacts, HostScan, ScanReport, new_run_id
 from .select import AUTO, Selection, candidates, host_targets
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,9 @@ class ScanOptions:
     local: bool = False                   #: run the probe on this machine, no SSH
     inventory: str | None = None          #: the inventory path as given (None with --local)
     limit: tuple[str, ...] = ()           #: --limit: host names or globs the scan was limited to
+    run_id: str = field(default_factory=new_run_id)    #: known from the start: for the lock, the log lines
+    on_host_done: Callable[[HostScan], None] | None = None   #: called as each host finishes
+    interrupts: Interrupts | None = None  #: the first signal it receives stops the scan
 
 
 def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
@@ -65,26 +76,61 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
     started = datetime.now(UTC)
     connector = Connector(options.transport, asyncio.Semaphore(options.handshakes))
     in_flight = asyncio.Semaphore(options.concurrency)
+    stopping = False
 
     async def one(host: Host) -> HostScan:
         started = datetime.now(UTC)
+        t0 = time.monotonic()
+        began = False
         try:
             async with in_flight:
-                return await scan_host(host, catalog, options, connector)
+                if stopping:
+                    raise asyncio.CancelledError
+                began = True
+                result = await scan_host(host, catalog, options, connector)
+        except asyncio.CancelledError:
+            if not stopping:
+                raise
+            what = "while it was scanned" if began else "before it was started"
+            signal = options.interrupts.name if options.interrupts else "a signal"
+            result = HostScan(host=host, benchmark=options.benchmark, started=started,
+                              seconds=round(time.monotonic() - t0, 3),
+                              error=HostError(HostStatus.INTERRUPTED, f"interrupted ({signal}) {what}"))
         except Exception as exc:  # noqa: BLE001 - scan_host contains its own; this is the last line of defence
-            return _internal_error(host, options, started, exc)
+            result = _internal_error(host, options, started, exc)
+        if options.on_host_done is not None:
+            options.on_host_done(result)
+        return result
 
+    tasks = [asyncio.create_task(one(h)) for h in hosts]
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+        for task in tasks:
+            task.cancel()
+
+    if options.interrupts is not None:
+        options.interrupts.on_first(lambda: _wake(loop, stop))
     try:
-        results = await asyncio.gather(*(one(h) for h in hosts))
+        results = await asyncio.gather(*tasks)
     finally:
+        if options.interrupts is not None:
+            options.interrupts.on_first(None)
         await connector.close()
-    return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
+    return ScanReport(run_id=options.run_id, tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=started, finished=datetime.now(UTC), hosts=tuple(results),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
                                "accept_new_host_keys": options.transport.accept_new_host_keys,
                                "local": options.local, "concurrency": options.concurrency, "timeout": options.timeout,
                                "inventory": options.inventory, "limit": list(options.limit), "ran_by": ran_by()})
+
+
+def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """From a signal handler: run ``callback`` in the event loop (safe from any point of the main thread)."""
+    loop.call_soon_threadsafe(callback)
 
 
 def ran_by() -> str:

@@ -17,6 +17,13 @@ from .models import ROLE_ALIASES, ROLES, Benchmark, Catalog, Control, Host
 AUTO = "auto"                             #: --benchmark auto: chosen per node from what it runs
 
 
+def matches(control: Control, patterns: tuple[str, ...]) -> bool:
+    """Whether ``control`` is named by one of ``patterns``: its CIS id, a section of it (``1.2``),
+    a glob over CIS ids (``4.2.*``) or its check id. The one rule for --check, --skip and waivers."""
+    return any(control.id == p or control.id.startswith(p + ".") or fnmatch.fnmatchcase(control.id, p)
+               or control.check.id == p for p in patterns)
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which controls run: ``--targets``, ``--check`` and ``--skip`` (ids or sections like 1.2)."""
@@ -27,8 +34,7 @@ class Selection:
 
     @staticmethod
     def _hit(control: Control, patterns: tuple[str, ...]) -> bool:
-        return any(control.id == p or control.id.startswith(p + ".") or fnmatch.fnmatchcase(control.id, p)
-                   or control.check.id == p for p in patterns)
+        return matches(control, patterns)
 
     def controls(self, benchmark: Benchmark, targets: tuple[str, ...]) -> list[tuple[Control, bool]]:
         """(control, skipped) for one host whose roles give ``targets``."""

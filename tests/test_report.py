@@ -190,11 +190,14 @@ def test_results_csv_matches_json(data):
     for h in data["hosts"]:
         host = {"host": h["name"], "address": h["address"], "roles": ",".join(h["roles"]), "host_status": h["status"],
                 "benchmark": h["benchmark"], "run_id": data["run_id"], "scanned": data["started"]}
+        unwaived = {"waived": "false", **dict.fromkeys(("waiver_reason", "waiver_owner", "waiver_ticket",
+                                                       "waiver_expires", "waiver_origin"), "")}
         if h["status"] != "ok":
             expected.append({**dict.fromkeys(csv_report.RESULT_COLUMNS, ""), **host, "status": "not assessed",
-                             "reason": h["error"]})
+                             "reason": h["error"], **unwaived})
         for r in h["results"]:
-            expected.append({**host, **{k: _text_cell(r[k]) for k in csv_report.RESULT_COLUMNS[4:-3]}})
+            evidence = csv_report.RESULT_COLUMNS[4:csv_report.RESULT_COLUMNS.index("benchmark")]
+            expected.append({**host, **{k: _text_cell(r[k]) for k in evidence}, **unwaived})
     assert rows == expected
     assert Counter(r["status"] for r in rows) == Counter({**{k: v for k, v in data["summary"].items()
                                                             if k in M.STATUSES}, "not assessed": 1})

@@ -8,6 +8,13 @@ Per host, per target: ``[INFO]`` section lines, one ``[PASS]/[FAIL]/[WARN]/[INFO
 control, ``== Remediations <target> ==`` for what did not pass, ``== Summary <target> ==``;
 then ``== Summary total ==``. A host that was not assessed gets one line with its reason.
 
+A waived result keeps its status and says so: ``[FAIL] 1.2.1 … (waived: reason, owner, ticket, until
+2027-01-31)``; the fleet table's footer counts waived FAILs apart and gives the score with and without
+waivers, and a "Waivers" block lists the expired, unused and expiring waivers of the file.
+
+``--quiet`` (cron): :func:`should_speak` decides whether anything is printed at all; when it is,
+:func:`render_quiet` prints the fleet table and one line per unwaived FAIL and per host not assessed.
+
 Section 5 (target ``policies``) needs the cluster's API objects, which an SSH scan of a node cannot
 read: those WARN results are one line per host ("35 policy controls (section 5) need a review …")
 instead of 35 WARN lines and their identical remediations; ``--verbose`` lists them one by one.
@@ -19,7 +26,7 @@ from collections.abc import Iterable
 
 from tabulate import tabulate
 
-from .model import HostReport, Report, Result
+from .model import HostReport, Report, Result, WaiverNote
 
 _TARGET_ORDER = ("master", "etcd", "controlplane", "node", "policies")
 _COLOR = {"PASS": "\033[32m", "FAIL": "\033[31m", "WARN": "\033[33m", "INFO": "\033[34m"}
@@ -78,6 +85,8 @@ def render_host(host: HostReport, sections: dict[str, str], color: bool = False,
                     seen.add(sec)
                     lines.append(f"{_tag('INFO', color)} {sec} {sections.get(sec, '')}")
             note = f" ({r.reason})" if r.status == "INFO" and r.reason else ""
+            if r.waiver:
+                note += f" (waived: {r.waiver.describe()})"
             lines.append(f"{_tag(r.status, color)} {r.id} {r.title}{note}")
             if verbose or r.status == "FAIL":
                 lines.append(f"       expected {r.expected}; actual {r.actual}; from {r.source}")
@@ -107,8 +116,12 @@ def fleet_table(data: Report) -> str:
                      h.benchmark, *(s[k] if h.assessed else "-" for k in ("PASS", "FAIL", "WARN", "INFO"))])
     table = tabulate(rows, headers=["host", "roles", "status", "benchmark", "PASS", "FAIL", "WARN", "INFO"])
     total = data.summary
+    waived = f" ({total.FAIL_waived} waived)" if total.FAIL_waived else ""
     foot = (f"{total.hosts_assessed}/{total.hosts} hosts assessed; "
-            f"{total.PASS} PASS, {total.FAIL} FAIL, {total.WARN} WARN, {total.INFO} INFO")
+            f"{total.PASS} PASS, {total.FAIL} FAIL{waived}, {total.WARN} WARN, {total.INFO} INFO")
+    if data.waivers is not None:
+        foot += (f"\nFleet score {_percent(total.score)} without waivers, {_percent(total.score_waived)} with waivers "
+                 f"({total.waived} result(s) waived)")
     if total.hosts_not_assessed:
         foot += f"; {total.hosts_not_assessed} host(s) NOT assessed (never counted as passing)"
     limits = data.scope.describe()
@@ -119,6 +132,61 @@ def fleet_table(data: Report) -> str:
     return f"{table}\n{foot}"
 
 
+def _percent(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}%"
+
+
+def waiver_block(data: Report) -> str:
+    """The waiver file's expired, unused and expiring waivers ('' when there are none, or no file)."""
+    w = data.waivers
+    if w is None:
+        return ""
+    lines: list[str] = []
+    for title, notes in (("EXPIRED (no longer applied; renew or remove)", w.expired),
+                         ("unused (matched no FAIL or WARN; remove it?)", w.unused),
+                         ("expiring within 14 days", w.expiring)):
+        lines += [f"waiver {title}: {_note(n)}" for n in notes]
+    return "== Waivers ==\n" + "\n".join(lines) if lines else ""
+
+
+def _note(n: WaiverNote) -> str:
+    return f"{n.origin}: {n.describe()}"
+
+
+def should_speak(data: Report, new_failures: int | None = None) -> bool:
+    """Whether ``--quiet`` prints anything: someone must look when a host was not assessed, or when
+    there is a FAIL no waiver accepts; with ``--fail-on-new``, the caller passes the number of new
+    failures (``new_failures``), and only those count as FAILs."""
+    if data.summary.hosts_not_assessed:
+        return True
+    if new_failures is not None:
+        return new_failures > 0
+    return any(r.counts_as_fail for h in data.hosts for r in h.results)
+
+
+def failing_lines(data: Report) -> list[str]:
+    """One line per host not assessed and per FAIL no waiver accepts: what --quiet adds to the table."""
+    lines = []
+    for h in data.hosts:
+        if not h.assessed:
+            lines.append(f"{h.name}: [NOT ASSESSED] {h.status}: {h.error}")
+        lines += [f"{h.name}: [FAIL] {r.id} {r.title}: expected {r.expected}; actual {r.actual}; from {r.source}"
+                  for r in h.results if r.counts_as_fail]
+    return lines
+
+
+def render_quiet(data: Report) -> str:
+    """What ``--quiet`` prints when :func:`should_speak` says so: header, fleet table, failing lines, waivers."""
+    parts = [header(data), "== Fleet summary ==\n" + fleet_table(data)]
+    failing = failing_lines(data)
+    if failing:
+        parts.append("== Needs attention ==\n" + "\n".join(failing))
+    block = waiver_block(data)
+    if block:
+        parts.append(block)
+    return "\n\n".join(parts) + "\n"
+
+
 def render(data: Report, sections: dict[str, str] | None = None, color: bool = False, verbose: bool = False,
            per_host: bool = True) -> str:
     """The whole console report; ``sections`` defaults to the titles the model carries."""
@@ -126,4 +194,7 @@ def render(data: Report, sections: dict[str, str] | None = None, color: bool = F
     parts = [header(data)]
     parts += [render_host(h, titles, color, verbose) for h in data.hosts] if per_host else []
     parts.append("== Fleet summary ==\n" + fleet_table(data))
+    block = waiver_block(data)
+    if block:
+        parts.append(block)
     return "\n\n".join(parts) + "\n"

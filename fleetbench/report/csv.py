@@ -12,7 +12,9 @@ their columns are a stable contract (README, "CSV reports"):
   gets one row with ``status`` = ``not assessed`` and its reason.
 
 New columns are only ever appended (``benchmark`` came with per-node benchmarks; ``run_id`` and
-``scanned``, the scan's start in UTC ISO 8601, came so that the files of many runs can be stacked).
+``scanned``, the scan's start in UTC ISO 8601, came so that the files of many runs can be stacked;
+``waived`` (true/false) and ``waiver_reason``, ``waiver_owner``, ``waiver_ticket``, ``waiver_expires``,
+``waiver_origin`` came with ``--waivers``: a waived result keeps its status).
 
 Node data is untrusted: a file name or flag value such as ``=HYPERLINK(…)`` would be a formula in a
 spreadsheet. Every cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
@@ -32,7 +34,8 @@ from .model import Report
 MATRIX_COLUMNS = ("id", "title", "section", "target", "scored", "automated")
 RESULT_COLUMNS = ("host", "address", "roles", "host_status", "id", "check", "title", "section", "target",
                   "status", "scored", "automated", "expected", "actual", "source", "reason", "remediation",
-                  "benchmark", "run_id", "scanned")
+                  "benchmark", "run_id", "scanned", "waived", "waiver_reason", "waiver_owner", "waiver_ticket",
+                  "waiver_expires", "waiver_origin")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -76,12 +79,17 @@ def result_rows(data: Report) -> Iterator[list[Any]]:
                                 "host_status": h.status, "benchmark": h.benchmark, "run_id": run_id,
                                 "scanned": scanned}
         if not h.assessed:
-            row = {**dict.fromkeys(RESULT_COLUMNS, ""), **host, "status": NOT_ASSESSED, "reason": h.error}
+            row = {**dict.fromkeys(RESULT_COLUMNS, ""), **host, "status": NOT_ASSESSED, "reason": h.error, "waived": False}
             yield [row[k] for k in RESULT_COLUMNS]
         for r in h.results:
             row = {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "target": r.target,
                    "status": r.status, "scored": r.scored, "automated": r.automated, "expected": r.expected,
-                   "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation, **host}
+                   "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation, **host,
+                   "waived": r.waiver is not None}
+            w = r.waiver
+            row.update({"waiver_reason": w.reason if w else "", "waiver_owner": w.owner if w else "",
+                        "waiver_ticket": w.ticket if w else "", "waiver_expires": w.expires if w else "",
+                        "waiver_origin": w.origin if w else ""})
             yield [row[k] for k in RESULT_COLUMNS]
 
 

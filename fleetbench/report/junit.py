@@ -12,7 +12,9 @@ Mapping (README, "JUnit XML report"):
   ``skip`` as given, comma-separated: a CI page shows what the scan covered);
 - one ``<testcase classname=HOST name="ID TITLE">`` per check: PASS has no child, FAIL has a
   ``<failure>`` whose message and text give expected, actual and source (the text adds the
-  remediation), WARN and INFO have ``<skipped message=…>``;
+  remediation), WARN and INFO have ``<skipped message=…>``; a waived result (``--waivers``) is
+  ``<skipped message="waived: REASON, OWNER, TICKET, until DATE; STATUS: …">`` whatever its status,
+  so an accepted exception does not fail the CI page;
 - a host that was not assessed has one ``<testcase name="not assessed">`` with an ``<error>``
   carrying its status and reason, so it is never shown as passing.
 
@@ -75,9 +77,9 @@ def _suite(root: ET.Element, index: int, host: HostReport, scan: list[tuple[str,
     results = host.results
     tally = {
         "tests": len(results) if host.assessed else 1,
-        "failures": sum(1 for r in results if r.status == "FAIL"),
+        "failures": sum(1 for r in results if r.counts_as_fail),
         "errors": 0 if host.assessed else 1,
-        "skipped": sum(1 for r in results if r.status in ("WARN", "INFO")),
+        "skipped": sum(1 for r in results if r.status in ("WARN", "INFO") or r.waiver),
     }
     suite = _element(root, "testsuite", name=host.name, id=index, hostname=host.address,
                      timestamp=_timestamp(host.started), time=f"{host.seconds:.3f}",
@@ -93,7 +95,9 @@ def _suite(root: ET.Element, index: int, host: HostReport, scan: list[tuple[str,
         return tally
     for r in results:
         case = _element(suite, "testcase", classname=host.name, name=f"{r.id} {r.title}", time="0")
-        if r.status == "FAIL":
+        if r.waiver:
+            _element(case, "skipped", message=f"waived: {r.waiver.describe()}; {r.status}: {_evidence(r)}")
+        elif r.status == "FAIL":
             _element(case, "failure",
                      f"expected: {r.expected}\nactual: {r.actual}\nsource: {r.source}\n"
                      f"remediation: {r.remediation}" + (f"\nnote: {r.reason}" if r.reason else ""),

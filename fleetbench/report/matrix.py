@@ -25,7 +25,10 @@ Definitions (README, "HTML report"):
   the hosts with the majority status; a host whose evidence differs from it is a **deviation**
   (an outlier, or the same verdict from other evidence, e.g. another path). Every host's evidence
   is therefore either its group's baseline or listed on its own.
-- **fleet score**: PASS / (PASS + FAIL) over the scored, automated results of assessed hosts.
+- **fleet score**: PASS / (PASS + FAIL) over the scored, automated results of assessed hosts; the
+  score "with waivers" leaves the waived FAILs out (JSON ``summary.score`` / ``summary.score_waived``).
+- A waived result (``--waivers``) keeps its status everywhere here (majority, outliers); its waiver is
+  part of its evidence, so the drill-down lists it apart from the baseline, with the reason.
 - **coverage**: hosts assessed / hosts in the report, and checks decided (host × check results
   with a PASS or FAIL verdict) / checks selected (every result of an assessed host).
 """
@@ -41,7 +44,7 @@ STATUSES = ("PASS", "FAIL", "WARN", "INFO")
 NOT_ASSESSED = "not assessed"
 NOT_APPLICABLE = "n/a"
 _BETTER_FIRST = {"PASS": 0, "INFO": 1, "WARN": 2, "FAIL": 3}
-_EVIDENCE = ("status", "expected", "actual", "source", "reason", "remediation")
+_EVIDENCE = ("status", "expected", "actual", "source", "reason", "remediation", "waiver")   # a waived result is listed apart
 
 
 def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
@@ -142,7 +145,7 @@ def _key(mixed: bool, benchmark: str, control_id: str) -> str:
     return f"{control_id}@{benchmark}" if mixed else control_id
 
 
-def _evidence(result: Result) -> tuple[str, ...]:
+def _evidence(result: Result) -> tuple[object, ...]:
     return tuple(getattr(result, k) for k in _EVIDENCE)
 
 

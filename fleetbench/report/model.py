@@ -17,11 +17,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Finding, HostFacts, HostScan, ScanReport
+from ..models import Finding, HostFacts, HostScan, ScanReport, Waiver
 from ..redact import redact_argv, redact_text, redact_value
+from ..waivers import Outcome
 
 SCHEMA_VERSION = 1
 STATUSES: tuple[str, ...] = ("PASS", "FAIL", "WARN", "INFO")
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverNote:
+    """A waiver as reports show it (JSON ``"waiver"`` of a result, and the lists of ``"waivers"``)."""
+
+    reason: str
+    owner: str
+    ticket: str
+    expires: str                          #: ISO date, the last day it applies
+    origin: str                           #: "waivers.yaml:12"
+
+    def describe(self) -> str:
+        """``reason, owner, ticket, until 2027-01-31``: the console and report wording."""
+        return f"{self.reason}, {self.owner}, {self.ticket}, until {self.expires}"
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverLists:
+    """The waiver file's state at this run: what no longer applies, what matched nothing, what ends soon."""
+
+    expired: tuple[WaiverNote, ...] = ()
+    unused: tuple[WaiverNote, ...] = ()
+    expiring: tuple[WaiverNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +66,12 @@ class Result:
     source: str
     reason: str
     remediation: str
+    waiver: WaiverNote | None = None      #: set: an accepted exception; the status stays, the exit code ignores it
+
+    @property
+    def counts_as_fail(self) -> bool:
+        """A FAIL that nobody accepted: what fails the run (exit 3)."""
+        return self.status == "FAIL" and self.waiver is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +140,10 @@ class Summary:
     hosts: int
     hosts_assessed: int
     hosts_not_assessed: int
+    waived: int = 0                       #: results marked waived (any status)
+    FAIL_waived: int = 0                  #: FAIL results marked waived: FAIL - FAIL_waived fail the run
+    score: float | None = None            #: percent PASS / (PASS + FAIL), scored automated results of assessed hosts
+    score_waived: float | None = None     #: the same with waived FAILs left out; None: nothing scored
 
     def count(self, status: str) -> int:
         return int(getattr(self, status))
@@ -154,6 +189,7 @@ class Report:
     hosts: tuple[HostReport, ...]
     summary: Summary
     sections: Mapping[str, str] | None = None   #: "4.2" → title, for every benchmark of the catalog
+    waivers: WaiverLists | None = None    #: None: the run had no --waivers file
 
     @property
     def scope(self) -> Scope:
@@ -177,14 +213,33 @@ class Report:
 
 # --------------------------------------------------------------------------- ScanReport → model
 
+def _waiver(w: Waiver | None) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {"reason": w.reason, "owner": w.owner, "ticket": w.ticket, "expires": w.expires.isoformat(), "origin": w.origin}
+
+
 def _finding(f: Finding) -> dict[str, Any]:
     c = f.control
     return {
         "id": c.id, "check": c.check.id, "title": c.title, "section": c.section, "target": c.target,
         "status": f.status.value, "scored": c.scored, "automated": c.automated,
         "expected": f.expected, "actual": redact_text(f.actual), "source": redact_text(f.source),
-        "reason": redact_text(f.reason), "remediation": f.remediation,
+        "reason": redact_text(f.reason), "remediation": f.remediation, "waiver": _waiver(f.waiver),
     }
+
+
+def _score(hosts: list[dict[str, Any]], waived: bool) -> float | None:
+    """The fleet score in percent (see report.matrix): PASS / (PASS + FAIL) over the scored, automated
+    results of assessed hosts; ``waived``: FAILs under a waiver are left out of the count."""
+    passed = failed = 0
+    for h in hosts:
+        for r in h["results"]:
+            if h["status"] != "ok" or not (r["scored"] and r["automated"]):
+                continue
+            passed += r["status"] == "PASS"
+            failed += r["status"] == "FAIL" and not (waived and r["waiver"])
+    return round(100 * passed / (passed + failed), 2) if passed + failed else None
 
 
 def _evidence(facts: HostFacts | None) -> dict[str, Any] | None:
@@ -218,8 +273,9 @@ def _host(h: HostScan) -> dict[str, Any]:
     }
 
 
-def _raw(report: ScanReport, sections: Mapping[str, str] | None) -> dict[str, Any]:
+def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcome | None) -> dict[str, Any]:
     hosts = [_host(h) for h in report.hosts]
+    results = [r for h in hosts for r in h["results"]]
     data: dict[str, Any] = {
         "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION, "run_id": report.run_id,
         "started": report.started.isoformat(), "finished": report.finished.isoformat(),
@@ -228,17 +284,24 @@ def _raw(report: ScanReport, sections: Mapping[str, str] | None) -> dict[str, An
         "hosts": hosts,
         "summary": {**report.summary(),
                     "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
-                    "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok")},
+                    "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok"),
+                    "waived": sum(1 for r in results if r["waiver"]),
+                    "FAIL_waived": sum(1 for r in results if r["waiver"] and r["status"] == "FAIL"),
+                    "score": _score(hosts, waived=False), "score_waived": _score(hosts, waived=True)},
+        "waivers": None if waivers is None else {
+            "expired": [_waiver(w) for w in waivers.expired], "unused": [_waiver(w) for w in waivers.unused],
+            "expiring": [_waiver(w) for w in waivers.expiring]},
     }
     if sections is not None:
         data["sections"] = dict(sections)
     return _printable(data)  # type: ignore[no-any-return]
 
 
-def build(report: ScanReport, sections: Mapping[str, str] | None = None) -> Report:
+def build(report: ScanReport, sections: Mapping[str, str] | None = None, waivers: Outcome | None = None) -> Report:
     """The model of ``report``: redacted and printable. ``sections`` ("4.2" → title) titles the
-    sections in the console and HTML, and is written to the JSON as ``"sections"``."""
-    return from_dict(_raw(report, sections))
+    sections in the console and HTML, and is written to the JSON as ``"sections"``; ``waivers`` (the
+    outcome of :func:`fleetbench.waivers.apply`, whose hosts ``report`` holds) gives ``"waivers"``."""
+    return from_dict(_raw(report, sections, waivers))
 
 
 def _printable(value: Any) -> Any:
@@ -255,11 +318,24 @@ def _printable(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- JSON ↔ model
 
+def _waiver_from(w: Mapping[str, Any] | None) -> WaiverNote | None:
+    if w is None:
+        return None
+    return WaiverNote(reason=w["reason"], owner=w["owner"], ticket=w["ticket"], expires=w["expires"], origin=w["origin"])
+
+
+def _waivers_from(w: Mapping[str, Any] | None) -> WaiverLists | None:
+    if w is None:
+        return None
+    return WaiverLists(**{k: tuple(n for n in (_waiver_from(x) for x in w.get(k) or ()) if n is not None)
+                          for k in ("expired", "unused", "expiring")})
+
+
 def _result_from(r: Mapping[str, Any]) -> Result:
     return Result(id=r["id"], check=r["check"], title=r["title"], section=r["section"], target=r["target"],
                   status=r["status"], scored=bool(r["scored"]), automated=bool(r["automated"]),
                   expected=r["expected"], actual=r["actual"], source=r["source"], reason=r.get("reason") or "",
-                  remediation=r["remediation"])
+                  remediation=r["remediation"], waiver=_waiver_from(r.get("waiver")))
 
 
 def _evidence_from(e: Mapping[str, Any] | None) -> Evidence | None:
@@ -288,21 +364,33 @@ def _host_from(h: Mapping[str, Any]) -> HostReport:
 
 
 def from_dict(data: Mapping[str, Any]) -> Report:
-    """A report.json (schema 1) as the model; fields added since (run_id, known_hosts) may be absent."""
+    """A report.json (schema 1) as the model; fields added since (run_id, known_hosts, waivers and the
+    summary's waived/score keys) may be absent."""
     s = data["summary"]
+    score, score_waived = s.get("score"), s.get("score_waived")
     return Report(tool=data["tool"], version=data["version"], schema=int(data["schema"]),
                   run_id=data.get("run_id", ""), started=data["started"], finished=data["finished"],
                   benchmark=data["benchmark"], catalog_digest=data["catalog_digest"],
                   options=dict(data.get("options") or {}), hosts=tuple(_host_from(h) for h in data["hosts"]),
                   summary=Summary(**{k: int(s[k]) for k in (*STATUSES, "hosts", "hosts_assessed",
-                                                            "hosts_not_assessed")}),
-                  sections=None if data.get("sections") is None else dict(data["sections"]))
+                                                            "hosts_not_assessed")},
+                                  waived=int(s.get("waived", 0)), FAIL_waived=int(s.get("FAIL_waived", 0)),
+                                  score=None if score is None else float(score),
+                                  score_waived=None if score_waived is None else float(score_waived)),
+                  sections=None if data.get("sections") is None else dict(data["sections"]),
+                  waivers=_waivers_from(data.get("waivers")))
 
 
 def _result_dict(r: Result) -> dict[str, Any]:
     return {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "target": r.target,
             "status": r.status, "scored": r.scored, "automated": r.automated, "expected": r.expected,
-            "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation}
+            "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation,
+            "waiver": _waiver_dict(r.waiver)}
+
+
+def _waiver_dict(w: WaiverNote | None) -> dict[str, Any] | None:
+    return None if w is None else {"reason": w.reason, "owner": w.owner, "ticket": w.ticket, "expires": w.expires,
+                                   "origin": w.origin}
 
 
 def _evidence_dict(e: Evidence | None) -> dict[str, Any] | None:
@@ -335,7 +423,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "catalog_digest": report.catalog_digest, "options": dict(report.options),
         "hosts": [_host_dict(h) for h in report.hosts],
         "summary": {"PASS": s.PASS, "FAIL": s.FAIL, "WARN": s.WARN, "INFO": s.INFO, "hosts": s.hosts,
-                    "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed},
+                    "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed,
+                    "waived": s.waived, "FAIL_waived": s.FAIL_waived, "score": s.score, "score_waived": s.score_waived},
+        "waivers": None if report.waivers is None else {
+            k: [_waiver_dict(w) for w in getattr(report.waivers, k)] for k in ("expired", "unused", "expiring")},
     }
     if report.sections is not None:
         data["sections"] = dict(report.sections)

@@ -9,8 +9,9 @@ exactly as found, with no quote in front.
 Sheets (README, "XLSX report"):
 
 - ``scan``: the run id, timestamps, benchmark, catalog digest and every scan option, including
-  the coverage (inventory, ``--limit``, ``--targets``, ``--check``, ``--skip``);
-- ``results``: the columns of results.csv (:data:`fleetbench.report.csv.RESULT_COLUMNS`), one row
+  the coverage (inventory, ``--limit``, ``--targets``, ``--check``, ``--skip``); with ``--waivers``,
+  the waived counts, the score with and without waivers and the expired / unused / expiring waivers;
+- ``results``: the columns of results.csv (with the ``waived`` / ``waiver_*`` columns) (:data:`fleetbench.report.csv.RESULT_COLUMNS`), one row
   per host × check; a host that was not assessed gets one row saying so;
 - ``matrix <role group>``: one sheet per role group (``matrix worker``…): the columns of
   matrix.csv for that group's hosts and the group's majority and outliers, one row per control
@@ -95,6 +96,12 @@ def _scan_rows(data: Report) -> Iterable[list[Any]]:
         yield [key, value]
     s = data.summary
     yield from (["hosts", s.hosts], ["hosts assessed", s.hosts_assessed], ["hosts not assessed", s.hosts_not_assessed])
+    if data.waivers is not None:
+        yield from (["results waived", s.waived], ["FAIL waived", s.FAIL_waived],
+                    ["score without waivers", s.score], ["score with waivers", s.score_waived])
+        for kind in ("expired", "unused", "expiring"):
+            for w in getattr(data.waivers, kind):
+                yield [f"waiver {kind}", f"{w.origin}: {w.describe()}"]
 
 
 def _group_rows(matrix: M.Matrix, index: int, run: tuple[str, str]) -> Iterable[list[Any]]:

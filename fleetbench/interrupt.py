@@ -1,0 +1,58 @@
+"""SIGINT / SIGTERM during a run: the first one stops the scan cleanly, a second one ends it at once.
+
+Why not asyncio's ``loop.add_signal_handler``: a second signal must end the process from wherever
+it is (also while report files are written, after the event loop is gone), and it must do so by
+raising, so that ``write_atomic`` removes its temporary file on the way out. A Python signal
+handler runs in the main thread between two bytecodes, and the exception it raises unwinds
+through every ``finally``; so:
+
+- first signal: :attr:`Interrupts.signal` is set and the callback given to :meth:`Interrupts.on_first`
+  runs (the runner's: wake the event loop, which cancels the hosts in flight and starts no more);
+- second signal: ``SystemExit(128 + signum)`` (130 for SIGINT, 143 for SIGTERM) is raised at once.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupts:
+    """``with Interrupts() as stop:`` installs the handlers for the block and restores the old ones."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None                       #: the first signal received, if any
+        self._callback: Callable[[], None] | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name if self.signal else ""
+
+    def on_first(self, callback: Callable[[], None] | None) -> None:
+        """Run ``callback`` at the first signal (at once, if one already came); None to forget it."""
+        self._callback = callback
+        if callback is not None and self.signal is not None:
+            callback()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:
+            raise SystemExit(128 + signum)
+        self.signal = signum
+        if self._callback is not None:
+            self._callback()
+
+    def __enter__(self) -> Interrupts:
+        for sig in SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()

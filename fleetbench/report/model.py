@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..history import diff as D
 from ..models import Finding, HostFacts, HostScan, ScanReport
 from ..redact import redact_argv, redact_text, redact_value
 
@@ -138,6 +139,32 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One run of the fleet-score trend: PASS / (PASS + FAIL) over scored, automated results."""
+
+    run: str
+    started: str
+    passed: int
+    failed: int
+
+    @property
+    def score(self) -> float | None:
+        return self.passed / (self.passed + self.failed) if self.passed + self.failed else None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the history database says about this run (JSON ``"history"``; README, "History database").
+
+    Filled by the scan when a database is in use, and by ``fleetbench report RUN``; None otherwise.
+    """
+
+    previous: D.RunRef | None             #: the previous run of the same inventory, if any
+    since_previous: D.Diff | None         #: this run against ``previous`` (None without one)
+    trend: tuple[TrendPoint, ...]         #: up to 30 runs of the same inventory, oldest first, this one last
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """A whole scan (or re-evaluation), as every report format shows it."""
 
@@ -153,6 +180,7 @@ class Report:
     hosts: tuple[HostReport, ...]
     summary: Summary
     sections: Mapping[str, str] | None = None   #: "4.2" → title, for every benchmark of the catalog
+    history: History | None = None        #: previous run, drift and score trend (history database in use)
 
     @property
     def scope(self) -> Scope:
@@ -286,6 +314,24 @@ def _host_from(h: Mapping[str, Any]) -> HostReport:
         known_hosts=h.get("known_hosts"))
 
 
+def _history_from(h: Mapping[str, Any] | None) -> History | None:
+    if h is None:
+        return None
+    prev = h.get("previous")
+    since = h.get("since_previous")
+    return History(previous=None if prev is None else D.RunRef(prev["run"], prev["started"]),
+                   since_previous=None if since is None else D.from_json(since),
+                   trend=tuple(TrendPoint(run=p["run"], started=p["started"], passed=int(p["passed"]),
+                                          failed=int(p["failed"])) for p in h.get("trend") or ()))
+
+
+def _history_dict(h: History) -> dict[str, Any]:
+    return {"previous": None if h.previous is None else {"run": h.previous.run, "started": h.previous.started},
+            "since_previous": None if h.since_previous is None else D.to_json(h.since_previous),
+            "trend": [{"run": p.run, "started": p.started, "passed": p.passed, "failed": p.failed, "score": p.score}
+                      for p in h.trend]}
+
+
 def from_dict(data: Mapping[str, Any]) -> Report:
     """A report.json (schema 1) as the model; fields added since (run_id, known_hosts) may be absent."""
     s = data["summary"]
@@ -295,7 +341,8 @@ def from_dict(data: Mapping[str, Any]) -> Report:
                   options=dict(data.get("options") or {}), hosts=tuple(_host_from(h) for h in data["hosts"]),
                   summary=Summary(**{k: int(s[k]) for k in (*STATUSES, "hosts", "hosts_assessed",
                                                             "hosts_not_assessed")}),
-                  sections=None if data.get("sections") is None else dict(data["sections"]))
+                  sections=None if data.get("sections") is None else dict(data["sections"]),
+                  history=_history_from(data.get("history")))
 
 
 def _result_dict(r: Result) -> dict[str, Any]:
@@ -338,4 +385,6 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
     if report.sections is not None:
         data["sections"] = dict(report.sections)
+    if report.history is not None:
+        data["history"] = _history_dict(report.history)
     return data

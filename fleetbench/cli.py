@@ -5,7 +5,7 @@ Exit codes (README, "Exit codes")::
     0  every host assessed, no FAIL
     1  internal error (a bug: please report it)
     2  bad input: inventory, catalog or a flag (one line on stderr, no report written)
-    3  at least one FAIL
+    3  at least one FAIL (with --fail-on-new: at least one FAIL the baseline run did not have)
     4  at least one host not assessed (takes precedence over 3)
 """
 
@@ -19,17 +19,22 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tabulate import tabulate
 
 from . import __version__, compare
+from . import prometheus as P
 from . import script as S
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import InputError, UsageError
+from .history import diff as D
+from .history import views as V
+from .history.store import RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
 from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Host, ScanReport, SSHSettings
 from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
@@ -101,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-no-host-key-check", action="store_true",
                    help="do not verify host keys (recorded in every report)")
     p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
+    _db_option(p)
+    p.add_argument("--no-db", action="store_true", help="do not record this run in the history database")
+    p.add_argument("--keep", type=_positive(int), metavar="N",
+                   help="keep only the newest N runs of this inventory in the history database (default: all)")
+    p.add_argument("--fail-on-new", action="store_true",
+                   help="exit 3 only for a FAIL the baseline run did not have (hosts not assessed still exit 4)")
+    p.add_argument("--baseline", metavar="RUN", help="with --fail-on-new: compare with this run "
+                                                     "(id, unique prefix or latest; default: the previous run of the inventory)")
+    p.add_argument("--prometheus", metavar="FILE", help="also write a node_exporter textfile (written atomically)")
     _output_options(p)
 
     p = sub.add_parser("evaluate", parents=[common], help="re-evaluate an evidence bundle offline (contacts nothing)")
@@ -127,7 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inventory", parents=[common], help="show the hosts of an inventory after inheritance")
     p.add_argument("inventory")
     p.add_argument("--limit", type=_csv, default=[])
+
+    p = sub.add_parser("history", help="list the runs of the history database, newest first")
+    _db_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("diff", help="what changed between two stored runs (default: the last two of the same inventory)")
+    p.add_argument("old", nargs="?", metavar="OLD", help="run id, unique prefix or latest (default: the run before NEW)")
+    p.add_argument("new", nargs="?", metavar="NEW", help="run id, unique prefix or latest (default: the newest run of OLD's inventory)")
+    _db_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("report", help="render a stored run again (any format, contacts nothing)")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix or latest")
+    _db_option(p)
+    _output_options(p)
     return parser
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH", help="history database: a file path or sqlite:///PATH (default: $FLEETBENCH_DB, "
+                                                "else $XDG_DATA_HOME/fleetbench/history.db)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,13 +236,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     check_paths(hosts, catalog)
     require_controls(hosts, catalog, bench, selection)
     _check_destinations(args, bundle=args.bundle)
+    store = _scan_store(args)               # the database is checked before any host is contacted
     options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
                           handshakes=args.handshakes, timeout=args.timeout, local=args.local,
                           inventory=None if args.local else args.inventory, limit=tuple(args.limit),
                           transport=Settings(connect_timeout=args.connect_timeout,
                                              verify_host_keys=not args.insecure_no_host_key_check))
     report = asyncio.run(scan(hosts, catalog, options))
-    code = _emit(report, catalog, args)
+    inventory = None if args.local else str(Path(args.inventory).resolve())
+    try:
+        code = _emit(report, catalog, args, store=store, inventory=inventory)
+    finally:
+        if store is not None:
+            store.close()
     if args.bundle:
         path = Path(args.bundle)
         write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
@@ -229,28 +269,78 @@ def _check_formats(args: argparse.Namespace) -> None:
 def _check_destinations(args: argparse.Namespace, bundle: str | None = None) -> None:
     """Last step before any host is contacted: every file this run will write can be written."""
     check_out_dir(Path(args.out_dir), flat=args.flat)
-    if bundle:
-        path = Path(bundle)
-        if path.is_dir():
-            raise UsageError("--bundle", f"'{path}' is a directory (expected a file name)")
-        check_writable(path.parent, "--bundle")
+    for flag, value in (("--bundle", bundle), ("--prometheus", getattr(args, "prometheus", None))):
+        if value:
+            path = Path(value)
+            if path.is_dir():
+                raise UsageError(flag, f"'{path}' is a directory (expected a file name)")
+            check_writable(path.parent, flag)
 
 
-def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int:
-    """Console report, report files, exit code: the same for `scan` and `evaluate`."""
+def _scan_store(args: argparse.Namespace) -> Store | None:
+    """The history database of a scan, opened and checked (None with --no-db); --baseline resolved."""
+    if args.no_db:
+        for flag, value in (("--db", args.db), ("--keep", args.keep), ("--fail-on-new", args.fail_on_new),
+                            ("--baseline", args.baseline)):
+            if value:
+                raise UsageError(flag, "needs the history database: drop --no-db")
+        return None
+    if args.baseline and not args.fail_on_new:
+        raise UsageError("--baseline", "is the baseline of --fail-on-new: add --fail-on-new")
+    store = open_store(resolve_url(args.db, os.environ), create=True)
+    try:
+        args.baseline_run = store.run(args.baseline) if args.baseline else None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, store: Store | None = None,
+          inventory: str | None = None) -> int:
+    """Console report, report files, history, exit code: the same for `scan` and `evaluate`."""
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
     data = build(report, sections=sections)
+    waivers = waivers_of(report)
+    gate: D.Diff | None = None              # what --fail-on-new judges
+    if store is not None:
+        current = snapshot_of(data, waivers)
+        data = replace(data, history=store.history(data, inventory, current))
+        since = data.history.since_previous if data.history else None
+        baseline: RunInfo | None = getattr(args, "baseline_run", None)
+        if args.fail_on_new:
+            gate = (D.diff(store.snapshot(baseline.run_id), current) if baseline
+                    else since or D.first_run(current))
     color = not args.no_color and sys.stdout.isatty()
     _say(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
+    if data.history is not None:
+        _say(V.since_line(data.history))
     written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
     for path in written.removed:
         _say(f"removed {path} (left by an earlier --flat run in another format)")
     where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
     _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
          + ", ".join(p.name for p in written.paths))
+    if store is not None:
+        deleted = store.save(data, waivers, inventory, keep=args.keep)
+        _say(f"recorded run {data.run_id} in {store.where}"
+             + (f" (--keep {args.keep}: removed {len(deleted)} older run{'s' if len(deleted) > 1 else ''})" if deleted else ""))
+    if getattr(args, "prometheus", None):
+        since = data.history.since_previous if data.history else None
+        if store is not None and since is None:
+            since = D.first_run(snapshot_of(data, waivers))
+        P.write(Path(args.prometheus), data, D.new_failure_count(since))
+        _say(f"wrote {args.prometheus} (Prometheus textfile)")
+    return exit_code(report, data.summary.FAIL, D.new_failure_count(gate))
+
+
+def exit_code(report: ScanReport, fails: int, new_failures: int | None) -> int:
+    """4 if a host was not assessed; else 3 for a FAIL (with --fail-on-new: a new FAIL); else 0."""
     if report.not_assessed():
         return EXIT_NOT_ASSESSED
-    return EXIT_FAIL if data.summary.FAIL else EXIT_OK
+    if new_failures is not None:
+        return EXIT_FAIL if new_failures else EXIT_OK
+    return EXIT_FAIL if fails else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -324,4 +414,66 @@ def _cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}
+def _read_store(args: argparse.Namespace) -> Store:
+    return open_store(resolve_url(args.db, os.environ), create=False)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    try:
+        runs = store.runs()
+    finally:
+        store.close()
+    if args.format == "json":
+        _say(json.dumps([r.to_json() for r in runs], indent=2, ensure_ascii=False))
+    elif not runs:
+        _say(f"no runs in {store.where} yet")
+    else:
+        _say(V.runs_table(runs))
+    return EXIT_OK
+
+
+def _cmd_rundiff(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    try:
+        if args.old and args.new:
+            old, new = store.run(args.old), store.run(args.new)
+        elif args.old:
+            old = store.run(args.old)
+            latest = store.latest(old.inventory)
+            assert latest is not None       # old itself is a run of that inventory
+            new = latest
+        else:
+            new = store.run("latest")
+            before = store.previous(new.inventory, new.started, exclude=new.run_id)
+            if before is None:
+                raise UsageError("diff", f"{store.where} has only one run of {new.inventory or 'the --local scans'}: "
+                                         "nothing to compare with yet")
+            old = before
+        d = D.diff(store.snapshot(old.run_id), store.snapshot(new.run_id))
+    finally:
+        store.close()
+    _say(json.dumps(D.to_json(d), indent=2, ensure_ascii=False) if args.format == "json" else V.diff_table(d))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    _check_formats(args)
+    _check_destinations(args)
+    store = _read_store(args)
+    try:
+        info = store.run(args.run)
+        data = store.load(info.run_id)
+        data = replace(data, history=store.history(data, info.inventory, store.snapshot(info.run_id)))
+    finally:
+        store.close()
+    if not args.quiet:
+        color = not args.no_color and sys.stdout.isatty()
+        _say(console.render(data, dict(data.sections or {}), color=color, per_host=False), end="")
+    written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
+    _say(f"reports of stored run {data.run_id} in {written.folder}/: " + ", ".join(p.name for p in written.paths))
+    return EXIT_OK
+
+
+_COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory,
+             "history": _cmd_history, "diff": _cmd_rundiff, "report": _cmd_report}

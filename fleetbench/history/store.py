@@ -324,9 +324,13 @@ class Store:
             row = conn.execute(query).mappings().first()
         return None if row is None else _run_info(row)
 
-    def inventory_of(self, run_id: str) -> str | None:
+    def latest(self, inventory: str | None) -> RunInfo | None:
+        """The newest run of ``inventory``."""
+        query = (select(S.runs).where(_same_inventory(inventory))
+                 .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).limit(1))
         with self._connect() as conn:
-            return conn.execute(select(S.runs.c.inventory).where(S.runs.c.run_id == run_id)).scalar()
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _run_info(row)
 
     def trend(self, inventory: str | None, before: str, limit: int) -> list[TrendPoint]:
         """Up to ``limit`` runs of ``inventory`` started before ``before``, oldest first."""

@@ -9,8 +9,11 @@ exit 2, before any host is contacted, and stay byte for byte as they were.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import shlex
 import shutil
 import sqlite3
@@ -50,11 +53,13 @@ def drift(lab, tmp_path_factory):
     codes.append(_scan(lab, db, out, "--fail-on-new"))
     before = lab.run_in_node("worker-1", ["stat", "-c", "%a", CHANGED_FILE]).stdout.strip()
     assert lab.run_in_node("worker-1", ["chmod", "666", CHANGED_FILE]).returncode == 0
+    console = io.StringIO()
     try:
-        codes.append(_scan(lab, db, out, "--fail-on-new", "--prometheus", str(prom)))
+        with contextlib.redirect_stdout(console):
+            codes.append(_scan(lab, db, out, "--fail-on-new", "--prometheus", str(prom)))
     finally:
         lab.run_in_node("worker-1", ["chmod", before, CHANGED_FILE])
-    return {"codes": codes, "db": db, "out": out, "prom": prom, "tmp": tmp}
+    return {"codes": codes, "db": db, "out": out, "prom": prom, "tmp": tmp, "console": console.getvalue()}
 
 
 def test_fail_on_new_exit_codes(drift):
@@ -78,6 +83,13 @@ def test_diff_json_shows_exactly_one_new_failure(drift, capsys):
     latest = json.loads((drift["out"] / "latest" / "report.json").read_text())
     assert d["to"] == {"run": latest["run_id"], "started": latest["started"]}
     assert latest["history"]["since_previous"] == d
+
+
+def test_console_line_since_the_previous_run(drift):
+    previous = sorted(p.name for p in drift["out"].iterdir() if p.is_dir() and not p.is_symlink())[-2]
+    assert re.search(rf"^since run {previous[-12:]} \(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): 1 new FAIL, 0 resolved$",
+                     drift["console"], re.M), drift["console"]
+    assert f"recorded run {previous[-12:]}" not in drift["console"] and "recorded run " in drift["console"]
 
 
 def test_history_lists_three_runs_newest_first(drift, capsys):

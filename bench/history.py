@@ -67,17 +67,24 @@ def synthetic(n: int, minute: int) -> Report:
     return build(scan, sections=catalog.benchmarks["cis-1.12"].sections)
 
 
-def history_seconds(db: Path, reports: list[Report]) -> float:
-    """Store ``reports`` in order as a scan with a database would; the time of the last one."""
-    seconds = 0.0
+def history_seconds(db: Path, reports: list[Report]) -> tuple[float, float, float]:
+    """Store ``reports`` in order as scans with a database would; for the last one: (seconds on the
+    run's critical path: open and check before the scan, drift, trend and the write after it;
+    seconds overlapped with the scan: reading the previous run; CPU seconds of all of it)."""
+    result = (0.0, 0.0, 0.0)
     for data in reports:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         store = open_store(f"sqlite:///{db}")
-        data = replace(data, history=store.history(data, "/bench/inventory.yaml", snapshot_of(data, {})))
+        t1 = time.perf_counter()
+        known = store.prefetch("/bench/inventory.yaml")      # runs while the hosts are scanned
+        t2 = time.perf_counter()
+        data = replace(data, history=store.history(data, "/bench/inventory.yaml", snapshot_of(data, {}), known=known))
         store.save(data, {}, "/bench/inventory.yaml")
         store.close()
-        seconds = time.perf_counter() - t0
-    return seconds
+        t3 = time.perf_counter()
+        result = ((t1 - t0) + (t3 - t2), t2 - t1, time.process_time() - c0)
+    return result
 
 
 def lab_scan(n: int, workdir: Path) -> tuple[float, Report]:
@@ -117,9 +124,10 @@ def main() -> int:
                      history_seconds(work / "synthetic.db", synth)))
     print(f"scan of {args.hosts} lab hosts without the database: {wall:.2f} s wall"
           + (" (given)" if args.scan_seconds else ""))
-    for label, seconds in rows:
-        print(f"history database work for {label}: {seconds:.3f} s = {100 * seconds / wall:.1f} % of the scan's wall time "
-              f"(goal < 10 %)")
+    for label, (path, overlapped, cpu) in rows:
+        print(f"history database, {label}: {path:.3f} s added to the run = {100 * path / wall:.1f} % of the scan's "
+              f"wall time (goal < 10 %); {overlapped:.3f} s more read during the scan; {cpu:.3f} s CPU in all "
+              f"= {100 * cpu / wall:.1f} %")
     return 0
 
 

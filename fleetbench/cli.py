@@ -19,6 +19,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,7 +35,7 @@ from .connect import Settings
 from .errors import InputError, UsageError
 from .history import diff as D
 from .history import views as V
-from .history.store import RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
+from .history.store import HistoryError, RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
 from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Host, ScanReport, SSHSettings
 from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
@@ -242,10 +243,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                           inventory=None if args.local else args.inventory, limit=tuple(args.limit),
                           transport=Settings(connect_timeout=args.connect_timeout,
                                              verify_host_keys=not args.insecure_no_host_key_check))
-    report = asyncio.run(scan(hosts, catalog, options))
     inventory = None if args.local else str(Path(args.inventory).resolve())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the previous run is read while the hosts are scanned (the loop mostly waits on the network),
+        # so comparing with it adds little to the run's wall time (README, "Benchmark")
+        prefetch = pool.submit(store.prefetch, inventory) if store is not None else None
+        report = asyncio.run(scan(hosts, catalog, options))
+        known = prefetch.result() if prefetch is not None else None
     try:
-        code = _emit(report, catalog, args, store=store, inventory=inventory)
+        code = _emit(report, catalog, args, store=store, inventory=inventory, known=known)
     finally:
         if store is not None:
             store.close()
@@ -297,20 +303,28 @@ def _scan_store(args: argparse.Namespace) -> Store | None:
 
 
 def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, store: Store | None = None,
-          inventory: str | None = None) -> int:
-    """Console report, report files, history, exit code: the same for `scan` and `evaluate`."""
+          inventory: str | None = None, known: D.Snapshot | None = None) -> int:
+    """Console report, report files, history, exit code: the same for `scan` and `evaluate`.
+
+    The database was checked before the scan; should it fail now all the same, the reports are
+    still written, the error is said in one line and the run exits 2 (it is not recorded).
+    """
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
     data = build(report, sections=sections)
     waivers = waivers_of(report)
     gate: D.Diff | None = None              # what --fail-on-new judges
+    failed: HistoryError | None = None
     if store is not None:
-        current = snapshot_of(data, waivers)
-        data = replace(data, history=store.history(data, inventory, current))
-        since = data.history.since_previous if data.history else None
-        baseline: RunInfo | None = getattr(args, "baseline_run", None)
-        if args.fail_on_new:
-            gate = (D.diff(store.snapshot(baseline.run_id), current) if baseline
-                    else since or D.first_run(current))
+        try:
+            current = snapshot_of(data, waivers)
+            data = replace(data, history=store.history(data, inventory, current, known=known))
+            since = data.history.since_previous if data.history else None
+            baseline: RunInfo | None = getattr(args, "baseline_run", None)
+            if args.fail_on_new:
+                gate = (D.diff(store.snapshot(baseline.run_id), current) if baseline
+                        else since or D.first_run(current))
+        except HistoryError as exc:
+            failed, store = exc, None
     color = not args.no_color and sys.stdout.isatty()
     _say(console.render(data, sections, color=color, verbose=args.verbose, per_host=not args.quiet), end="")
     if data.history is not None:
@@ -322,15 +336,21 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, store:
     _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
          + ", ".join(p.name for p in written.paths))
     if store is not None:
-        deleted = store.save(data, waivers, inventory, keep=args.keep)
-        _say(f"recorded run {data.run_id} in {store.where}"
-             + (f" (--keep {args.keep}: removed {len(deleted)} older run{'s' if len(deleted) > 1 else ''})" if deleted else ""))
+        try:
+            deleted = store.save(data, waivers, inventory, keep=args.keep)
+            _say(f"recorded run {data.run_id} in {store.where}"
+                 + (f" (--keep {args.keep}: removed {len(deleted)} older run{'s' if len(deleted) > 1 else ''})" if deleted else ""))
+        except HistoryError as exc:
+            failed = exc
     if getattr(args, "prometheus", None):
         since = data.history.since_previous if data.history else None
         if store is not None and since is None:
             since = D.first_run(snapshot_of(data, waivers))
         P.write(Path(args.prometheus), data, D.new_failure_count(since))
         _say(f"wrote {args.prometheus} (Prometheus textfile)")
+    if failed is not None:
+        print(f"fleetbench: error: {failed} (the reports were written; run {data.run_id} is not recorded)", file=sys.stderr)
+        return EXIT_INPUT
     return exit_code(report, data.summary.FAIL, D.new_failure_count(gate))
 
 

@@ -163,7 +163,9 @@ def open_store(url: str, create: bool = True) -> Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise HistoryError(where, f"cannot create its folder: {exc.strerror or exc}") from None
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
+        # check_same_thread off: the pool hands a connection to one thread at a time, and the scan
+        # reads the previous run from a worker thread (Store.prefetch)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
     else:
         engine = create_engine(url)
     store = Store(engine, where)
@@ -394,11 +396,27 @@ class Store:
                 "sections": run["sections"]}
         return from_dict(data)
 
-    def history(self, report: Report, inventory: str | None, current: D.Snapshot) -> History:
+    def prefetch(self, inventory: str | None) -> D.Snapshot | None:
+        """The newest run of ``inventory`` as a snapshot, read while a scan runs (None on any error:
+        :meth:`history` then reads it again and reports the error where the run can handle it)."""
+        try:
+            prev = self.latest(inventory)
+            return None if prev is None else self.snapshot(prev.run_id)
+        except HistoryError:
+            return None
+
+    def history(self, report: Report, inventory: str | None, current: D.Snapshot,
+                known: D.Snapshot | None = None) -> History:
         """The ``history`` part of ``report``: its previous run of the same inventory, the drift since,
-        and the score trend over the last runs up to this one (the same whether the run is stored yet or not)."""
+        and the score trend over the last runs up to this one (the same whether the run is stored yet or not).
+
+        ``known``: a snapshot read earlier (:meth:`prefetch`), used if it is that previous run.
+        """
         prev = self.previous(inventory, report.started, exclude=report.run_id)
-        since = None if prev is None else D.diff(self.snapshot(prev.run_id), current)
+        old = None
+        if prev is not None:
+            old = known if known is not None and known.run_id == prev.run_id else self.snapshot(prev.run_id)
+        since = None if old is None else D.diff(old, current)
         fleet = M.fleet(report)
         points = self.trend(inventory, report.started, TREND_RUNS - 1)
         points.append(TrendPoint(run=report.run_id, started=report.started, passed=fleet.passed, failed=fleet.failed))

@@ -7,6 +7,7 @@ test_history_lab.py) covers the same path end to end over SSH.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 from dataclasses import replace
@@ -284,3 +285,27 @@ def test_prometheus_textfile(catalog, tmp_path):
     assert fails == {"cp-1": 0, "worker-1": 1}
     assert families["fleetbench_last_run_duration_seconds"].samples[0].value == 7
     assert "fleetbench_new_failures" not in P.render(data, None).decode()
+
+
+def test_a_database_failing_after_the_scan_still_leaves_the_reports(catalog, tmp_path, capsys, monkeypatch):
+    """Checked before the scan, the database can still be taken by another process during it: the
+    reports are written all the same, one line says why the run is not recorded, exit 2."""
+    from fleetbench import cli
+    from fleetbench.history import store as store_module
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)
+    store = _store(tmp_path)
+    holder = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    args = argparse.Namespace(no_color=True, verbose=False, quiet=True, format=["json"], out_dir=str(tmp_path / "out"),
+                              flat=True, fail_on_new=True, keep=None, prometheus=None, baseline_run=None)
+    try:
+        code = cli._emit(_report(catalog, 0), catalog, args, store=store, inventory="/a.yaml")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "locked by another process" in err and "the reports were written" in err
+    assert "history" not in json.loads((tmp_path / "out" / "report.json").read_text())
+    assert open_store(f"sqlite:///{tmp_path / 'h.db'}").runs() == []

@@ -137,6 +137,48 @@ def test_report_run_equals_the_scans_own_json(drift, tmp_path, capsys):
     assert json.loads((tmp_path / "first" / "report.json").read_text()) == first
 
 
+def test_baseline_chooses_what_counts_as_new(lab, tmp_path):
+    """--baseline RUN: the same FAIL is new against a run without it, and not against a run with it."""
+    db, out = tmp_path / "history.db", tmp_path / "out"
+
+    def scan(*extra: str) -> tuple[int, str]:
+        code = main(["scan", str(lab.inventory_path), "--db", str(db), "--out-dir", str(out), "--flat", "--quiet",
+                     "--check", "4.1", "--limit", "worker-1", *extra])
+        return code, json.loads((out / "report.json").read_text())["run_id"]
+
+    before = lab.run_in_node("worker-1", ["stat", "-c", "%a", CHANGED_FILE]).stdout.strip()
+    clean = scan()
+    assert clean[0] == 3                       # worker-1 FAILs two 4.1 controls from the start
+    assert lab.run_in_node("worker-1", ["chmod", "666", CHANGED_FILE]).returncode == 0
+    try:
+        changed = scan("--fail-on-new")
+        assert changed[0] == 3
+        assert scan("--fail-on-new")[0] == 0                                  # previous run: the same FAIL
+        assert scan("--fail-on-new", "--baseline", clean[1])[0] == 3          # against the clean run: new
+        assert scan("--fail-on-new", "--baseline", changed[1][:8])[0] == 0    # a unique prefix names a run
+    finally:
+        lab.run_in_node("worker-1", ["chmod", before, CHANGED_FILE])
+    assert scan("--fail-on-new", "--keep", "2")[0] == 0                       # resolved is not a failure
+    assert main(["history", "--db", str(db), "--format", "json"]) == 0
+
+
+def test_diff_between_named_runs(lab, tmp_path, capsys):
+    db, out = tmp_path / "history.db", tmp_path / "out"
+    ids = []
+    for _ in range(2):
+        assert main(["scan", str(lab.inventory_path), "--db", str(db), "--out-dir", str(out), "--flat", "--quiet",
+                     "--check", "4.1"]) == 3
+        ids.append(json.loads((out / "report.json").read_text())["run_id"])
+    capsys.readouterr()
+    assert main(["diff", ids[1], ids[0], "--db", str(db), "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["from"]["run"], d["to"]["run"]) == (ids[1], ids[0]) and d["new_failures"] == []
+    assert main(["diff", ids[0], "--db", str(db)]) == 0                       # OLD only: against the newest run
+    assert capsys.readouterr().out.startswith(f"from run {ids[0]} (")
+    assert main(["diff", "ffffff", "--db", str(db)]) == 2
+    assert "no run 'ffffff'" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- unusable databases
 
 def _refused(lab, db: Path, tmp_path: Path, capsys, expected: str) -> None:

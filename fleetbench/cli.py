@@ -4,7 +4,8 @@ Exit codes (README, "Exit codes")::
 
     0  every host assessed, no FAIL
     1  internal error (a bug: please report it)
-    2  bad input: inventory, catalog or a flag (one line on stderr, no report written)
+    2  bad input: inventory, catalog, a flag or an unusable history database (one line on stderr,
+       no report written; a database failing only after the scan: reports written, run not recorded)
     3  at least one FAIL (with --fail-on-new: at least one FAIL the baseline run did not have)
     4  at least one host not assessed (takes precedence over 3)
 """

@@ -25,7 +25,12 @@ from . import schema as S
 
 
 def _v1(conn: Connection) -> None:
-    """The first schema: runs, hosts, results (as defined in schema.py at version 1)."""
+    """The first schema: runs, hosts, results (as defined in schema.py at version 1).
+
+    It creates schema.py's tables, which are version 1 today. The step that changes one of them
+    first freezes a copy of the version-1 definitions here, so that a new database still goes
+    through every step and ends up exactly like a migrated one.
+    """
     S.metadata.create_all(conn, tables=list(S.TABLES))
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -337,10 +337,6 @@ class Store:
         with self._connect() as conn:
             rows = conn.execute(query).all()
         return [TrendPoint(run=r[0], started=r[1], passed=r[2], failed=r[3]) for r in reversed(rows)]
-
-    def count(self) -> int:
-        with self._connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(S.runs)).scalar_one())
 
     def snapshot(self, run_id: str) -> D.Snapshot:
         """A stored run as the drift rules see it."""

@@ -85,11 +85,18 @@ def test_diff_json_shows_exactly_one_new_failure(drift, capsys):
     assert latest["history"]["since_previous"] == d
 
 
-def test_console_line_since_the_previous_run(drift):
-    previous = sorted(p.name for p in drift["out"].iterdir() if p.is_dir() and not p.is_symlink())[-2]
-    assert re.search(rf"^since run {previous[-12:]} \(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): 1 new FAIL, 0 resolved$",
+def _run_ids(db: Path, capsys) -> list[str]:
+    """Run ids, newest first (folder names sort by second, then by id: two runs can share a second)."""
+    capsys.readouterr()
+    assert main(["history", "--db", str(db), "--format", "json"]) == 0
+    return [r["run"] for r in json.loads(capsys.readouterr().out)]
+
+
+def test_console_line_since_the_previous_run(drift, capsys):
+    newest, previous, _ = _run_ids(drift["db"], capsys)
+    assert re.search(rf"^since run {previous} \(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): 1 new FAIL, 0 resolved$",
                      drift["console"], re.M), drift["console"]
-    assert f"recorded run {previous[-12:]}" not in drift["console"] and "recorded run " in drift["console"]
+    assert f"recorded run {newest} in {drift['db']}" in drift["console"]
 
 
 def test_history_lists_three_runs_newest_first(drift, capsys):
@@ -130,8 +137,8 @@ def test_report_run_equals_the_scans_own_json(drift, tmp_path, capsys):
                  "--format", "json,html", "--quiet"]) == 0
     assert json.loads((tmp_path / "report.json").read_text()) == latest
     assert (tmp_path / "report.html").read_text() == (drift["out"] / "latest" / "report.html").read_text()
-    runs = sorted(p for p in drift["out"].iterdir() if p.is_dir() and not p.is_symlink())
-    first = json.loads((runs[0] / "report.json").read_text())
+    oldest = _run_ids(drift["db"], capsys)[-1]
+    first = json.loads(next(drift["out"].glob(f"*-{oldest}/report.json")).read_text())
     assert main(["report", first["run_id"], "--db", str(drift["db"]), "--out-dir", str(tmp_path / "first"), "--flat",
                  "--quiet"]) == 0
     assert json.loads((tmp_path / "first" / "report.json").read_text()) == first

@@ -138,6 +138,7 @@ def bench(n: int, concurrency: int, ansible: Path | None, workdir: Path) -> tupl
         out = workdir / f"out{n}"
         runs.append(measure("fleetbench", [sys.executable, "-m", "fleetbench", "scan", str(inventory), "--quiet",
                                            "--out-dir", str(out), "--format", "json,html,csv,junit",
+                                           "--db", str(workdir / f"history{n}.db"),   # recorded, as a nightly run is
                                            "--concurrency", str(concurrency), "--handshakes", str(concurrency)],
                             n, 1, lambda o, e: o.decode().count(" ok ")))
         ssh = (f"ssh -F none -i {key} -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes "

@@ -4,10 +4,13 @@ Exit codes (README, "Exit codes")::
 
     0  every host assessed, no FAIL
     1  internal error (a bug: please report it)
-    2  bad input: inventory, catalog or a flag (one line on stderr, no report written)
-    3  at least one FAIL that no waiver accepts (--waivers)
+    2  bad input: inventory, catalog, a flag or an unusable history database (one line on stderr,
+       no report written; a database failing only after the scan: reports written, run not recorded)
+    3  at least one FAIL that no waiver accepts (--waivers); with --fail-on-new: at least one such
+       FAIL the baseline run did not have
     4  at least one host not assessed (takes precedence over 3), an interrupted run (SIGINT/SIGTERM) included
-    5  another run holds the lock of the out-dir (the message names its process, host and start)
+    5  another run holds the lock of the history database (of the out-dir with --no-db); the message
+       names its process, host and start
   130  a second SIGINT ended the run at once (143: a second SIGTERM); no partial file is left
 """
 
@@ -22,6 +25,8 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,12 +34,16 @@ from typing import Any, NoReturn
 from tabulate import tabulate
 
 from . import __version__, compare
+from . import prometheus as P
 from . import script as S
 from .ansible import parse_role_map
 from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import HostStatus, InputError, UsageError
+from .history import diff as D
+from .history import views as V
+from .history.store import HistoryError, RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
 from .interrupt import Interrupts
 from .inventory import host_record, load_inventory, shared_endpoints
 from .lock import LOCK_NAME, LockHeld, RunLock
@@ -138,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", metavar="FILE", help="also save what was collected (evidence bundle) for `fleetbench evaluate`")
     p.add_argument("--log-json", metavar="FILE",
                    help="append one JSON line per host as it finishes and one per run to FILE (flushed per line)")
+    _db_option(p)
+    p.add_argument("--no-db", action="store_true", help="do not record this run in the history database")
+    p.add_argument("--keep", type=_positive(int), metavar="N",
+                   help="keep only the newest N runs of this inventory in the history database (default: all)")
+    p.add_argument("--fail-on-new", action="store_true",
+                   help="exit 3 only for a FAIL the baseline run did not have (hosts not assessed still exit 4)")
+    p.add_argument("--baseline", metavar="RUN", help="with --fail-on-new: compare with this run "
+                                                     "(id, unique prefix or latest; default: the previous run of the inventory)")
+    p.add_argument("--prometheus", metavar="FILE", help="also write a node_exporter textfile (written atomically)")
     _output_options(p)
 
     p = sub.add_parser("evaluate", parents=[common], help="re-evaluate an evidence bundle offline (contacts nothing)")
@@ -168,7 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
     _ssh_config_option(p)
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="table (default) or json: every host as it will be connected to, with where each setting came from")
+
+    p = sub.add_parser("history", help="list the runs of the history database, newest first")
+    _db_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("diff", help="what changed between two stored runs (default: the last two of the same inventory)")
+    p.add_argument("old", nargs="?", metavar="OLD", help="run id, unique prefix or latest (default: the run before NEW)")
+    p.add_argument("new", nargs="?", metavar="NEW", help="run id, unique prefix or latest (default: the newest run of OLD's inventory)")
+    _db_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("report", help="render a stored run again (any format, contacts nothing)")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix or latest")
+    _db_option(p)
+    _output_options(p)
     return parser
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH", help="history database: a file path or sqlite:///PATH (default: $FLEETBENCH_DB, "
+                                                "else $XDG_DATA_HOME/fleetbench/history.db)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,23 +291,36 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     check_paths(hosts, catalog)
     require_controls(hosts, catalog, bench, selection)
     _check_destinations(args, bundle=args.bundle, log_json=args.log_json)
-    with Interrupts() as interrupts:
-        options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
-                              handshakes=args.handshakes, timeout=args.timeout, local=args.local,
-                              inventory=None if args.local else args.inventory, limit=tuple(args.limit),
-                              transport=Settings(connect_timeout=args.connect_timeout,
-                                                 verify_host_keys=not args.insecure_no_host_key_check,
-                                                 accept_new_host_keys=args.accept_new_host_keys),
-                              interrupts=interrupts)
-        with RunLock(Path(args.out_dir) / LOCK_NAME, options.run_id):
-            return _scan_locked(args, hosts, catalog, options, rules, interrupts)
+    store = _scan_store(args)               # the database is checked before any host is contacted
+    try:
+        with Interrupts() as interrupts:
+            options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
+                                  handshakes=args.handshakes, timeout=args.timeout, local=args.local,
+                                  inventory=None if args.local else args.inventory, limit=tuple(args.limit),
+                                  transport=Settings(connect_timeout=args.connect_timeout,
+                                                     verify_host_keys=not args.insecure_no_host_key_check,
+                                                     accept_new_host_keys=args.accept_new_host_keys),
+                                  interrupts=interrupts)
+            with RunLock(_lock_path(args, store), options.run_id):
+                return _scan_locked(args, hosts, catalog, options, rules, interrupts, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _lock_path(args: argparse.Namespace, store: Store | None) -> Path:
+    """One run at a time per history database (its file + ".lock"), or per out-dir with --no-db."""
+    if store is not None and store.path is not None:
+        return store.path.with_name(store.path.name + ".lock")
+    return Path(args.out_dir) / LOCK_NAME
 
 
 def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions,
-                 rules: tuple[Rule, ...] | None, interrupts: Interrupts) -> int:
-    """The scan proper, under the run lock: progress, --log-json, reports, bundle, exit code."""
+                 rules: tuple[Rule, ...] | None, interrupts: Interrupts, store: Store | None) -> int:
+    """The scan proper, under the run lock: progress, --log-json, reports, history, bundle, exit code."""
     log = RunLog(args.log_json, options.run_id) if args.log_json else None
     progress = Progress(len(hosts), sys.stderr, enabled=not args.quiet)
+    inventory = None if args.local else str(Path(args.inventory).resolve())
 
     def done(result: HostScan) -> None:
         progress.host_done(result)
@@ -277,13 +328,18 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
             log.host(apply_waivers(rules, (result,), date.today()).hosts[0] if rules else result)
 
     try:
-        report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the previous run is read while the hosts are scanned (the loop mostly waits on the network),
+            # so comparing with it adds little to the run's wall time (README, "Benchmark")
+            prefetch = pool.submit(store.prefetch, inventory) if store is not None else None
+            report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
+            known = prefetch.result() if prefetch is not None else None
         progress.close()
         if interrupts.signal is not None:
             stopped = sum(1 for h in report.hosts if h.error and h.error.status == HostStatus.INTERRUPTED)
             print(f"fleetbench: interrupted by {interrupts.name}: {stopped} host(s) not scanned (status "
                   "'interrupted'); writing the reports of what finished", file=sys.stderr)
-        out = _emit(report, catalog, args, rules)
+        out = _emit(report, catalog, args, rules, store=store, inventory=inventory, known=known)
         if args.bundle:
             path = Path(args.bundle)
             write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
@@ -320,7 +376,7 @@ def _check_formats(args: argparse.Namespace) -> None:
 def _check_destinations(args: argparse.Namespace, bundle: str | None = None, log_json: str | None = None) -> None:
     """Last step before any host is contacted: every file this run will write can be written."""
     check_out_dir(Path(args.out_dir), flat=args.flat)
-    for flag, given in (("--bundle", bundle), ("--log-json", log_json)):
+    for flag, given in (("--bundle", bundle), ("--log-json", log_json), ("--prometheus", getattr(args, "prometheus", None))):
         if given:
             path = Path(given)
             if path.is_dir():
@@ -335,28 +391,62 @@ class _Emitted:
     speak: bool                           #: False: --quiet and nothing needs anyone (print nothing more)
 
 
-def exit_code(data: Report) -> int:
-    """4 if a host was not assessed, else 3 if a FAIL is not waived, else 0."""
-    if data.summary.hosts_not_assessed:
-        return EXIT_NOT_ASSESSED
-    return EXIT_FAIL if any(r.counts_as_fail for h in data.hosts for r in h.results) else EXIT_OK
+def _scan_store(args: argparse.Namespace) -> Store | None:
+    """The history database of a scan, opened and checked (None with --no-db); --baseline resolved."""
+    if args.no_db:
+        for flag, value in (("--db", args.db), ("--keep", args.keep), ("--fail-on-new", args.fail_on_new),
+                            ("--baseline", args.baseline)):
+            if value:
+                raise UsageError(flag, "needs the history database: drop --no-db")
+        return None
+    if args.baseline and not args.fail_on_new:
+        raise UsageError("--baseline", "is the baseline of --fail-on-new: add --fail-on-new")
+    store = open_store(resolve_url(args.db, os.environ), create=True)
+    try:
+        args.baseline_run = store.run(args.baseline) if args.baseline else None
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
-def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules: tuple[Rule, ...] | None) -> _Emitted:
-    """Waivers, console report, report files, exit code: the same for `scan` and `evaluate`."""
+def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules: tuple[Rule, ...] | None,
+          store: Store | None = None, inventory: str | None = None, known: D.Snapshot | None = None) -> _Emitted:
+    """Waivers, console report, report files, history, exit code: the same for `scan` and `evaluate`.
+
+    The database was checked before the scan; should it fail now all the same, the reports are
+    still written, the error is said in one line and the run exits 2 (it is not recorded).
+    """
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
     outcome = None
     if rules is not None:
         outcome = apply_waivers(rules, report.hosts, date.today())
         report = dataclasses.replace(report, hosts=outcome.hosts)
     data = build(report, sections=sections, waivers=outcome)
+    waivers = waivers_of(report)
+    gate: D.Diff | None = None              # what --fail-on-new judges
+    failed: HistoryError | None = None
+    if store is not None:
+        try:
+            current = snapshot_of(data, waivers)
+            data = replace(data, history=store.history(data, inventory, current, known=known))
+            since = data.history.since_previous if data.history else None
+            baseline: RunInfo | None = getattr(args, "baseline_run", None)
+            if getattr(args, "fail_on_new", False):
+                gate = (D.diff(store.snapshot(baseline.run_id), current) if baseline
+                        else since or D.first_run(current))
+        except HistoryError as exc:
+            failed, store = exc, None
+    new_failures = D.new_failure_count(gate)
     color = not args.no_color and sys.stdout.isatty()
-    speak = not args.quiet or console.should_speak(data, None)
+    speak = not args.quiet or console.should_speak(data, new_failures)
     if args.quiet:
         if speak:
             _say(console.render_quiet(data), end="")
     else:
         _say(console.render(data, sections, color=color, verbose=args.verbose), end="")
+    if speak and data.history is not None:
+        _say(V.since_line(data.history))
     written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
     if speak:
         for path in written.removed:
@@ -364,7 +454,36 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
         where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
         _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
              + ", ".join(p.name for p in written.paths))
-    return _Emitted(exit_code(data), data, speak)
+    if store is not None:
+        try:
+            deleted = store.save(data, waivers, inventory, keep=args.keep)
+            if speak:
+                _say(f"recorded run {data.run_id} in {store.where}"
+                     + (f" (--keep {args.keep}: removed {len(deleted)} older run{'s' if len(deleted) > 1 else ''})"
+                        if deleted else ""))
+        except HistoryError as exc:
+            failed = exc
+    if getattr(args, "prometheus", None):
+        since = data.history.since_previous if data.history else None
+        if store is not None and since is None:
+            since = D.first_run(snapshot_of(data, waivers))
+        P.write(Path(args.prometheus), data, D.new_failure_count(since))
+        if speak:
+            _say(f"wrote {args.prometheus} (Prometheus textfile)")
+    if failed is not None:
+        print(f"fleetbench: error: {failed} (the reports were written; run {data.run_id} is not recorded)", file=sys.stderr)
+        return _Emitted(EXIT_INPUT, data, True)
+    return _Emitted(exit_code(data, new_failures), data, speak)
+
+
+def exit_code(data: Report, new_failures: int | None = None) -> int:
+    """4 if a host was not assessed; else 3 for a FAIL no waiver accepts (with --fail-on-new: only a
+    new one counts); else 0."""
+    if data.summary.hosts_not_assessed:
+        return EXIT_NOT_ASSESSED
+    if new_failures is not None:
+        return EXIT_FAIL if new_failures else EXIT_OK
+    return EXIT_FAIL if any(r.counts_as_fail for h in data.hosts for r in h.results) else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -459,4 +578,66 @@ def _unset(value: Any) -> Any:
     return "(default)" if value is None else value
 
 
-_COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory}
+def _read_store(args: argparse.Namespace) -> Store:
+    return open_store(resolve_url(args.db, os.environ), create=False)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    try:
+        runs = store.runs()
+    finally:
+        store.close()
+    if args.format == "json":
+        _say(json.dumps([r.to_json() for r in runs], indent=2, ensure_ascii=False))
+    elif not runs:
+        _say(f"no runs in {store.where} yet")
+    else:
+        _say(V.runs_table(runs))
+    return EXIT_OK
+
+
+def _cmd_rundiff(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    try:
+        if args.old and args.new:
+            old, new = store.run(args.old), store.run(args.new)
+        elif args.old:
+            old = store.run(args.old)
+            latest = store.latest(old.inventory)
+            assert latest is not None       # old itself is a run of that inventory
+            new = latest
+        else:
+            new = store.run("latest")
+            before = store.previous(new.inventory, new.started, exclude=new.run_id)
+            if before is None:
+                raise UsageError("diff", f"{store.where} has only one run of {new.inventory or 'the --local scans'}: "
+                                         "nothing to compare with yet")
+            old = before
+        d = D.diff(store.snapshot(old.run_id), store.snapshot(new.run_id))
+    finally:
+        store.close()
+    _say(json.dumps(D.to_json(d), indent=2, ensure_ascii=False) if args.format == "json" else V.diff_table(d))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    _check_formats(args)
+    _check_destinations(args)
+    store = _read_store(args)
+    try:
+        info = store.run(args.run)
+        data = store.load(info.run_id)
+        data = replace(data, history=store.history(data, info.inventory, store.snapshot(info.run_id)))
+    finally:
+        store.close()
+    if not args.quiet:
+        color = not args.no_color and sys.stdout.isatty()
+        _say(console.render(data, dict(data.sections or {}), color=color, per_host=False), end="")
+    written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
+    _say(f"reports of stored run {data.run_id} in {written.folder}/: " + ", ".join(p.name for p in written.paths))
+    return EXIT_OK
+
+
+_COMMANDS = {"scan": _cmd_scan, "evaluate": _cmd_evaluate, "plan": _cmd_plan, "checks": _cmd_checks, "inventory": _cmd_inventory,
+             "history": _cmd_history, "diff": _cmd_rundiff, "report": _cmd_report}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,14 @@ sys.path.insert(0, str(ROOT))
 
 from fleetbench.catalog import load_catalog  # noqa: E402
 from fleetbench.models import Catalog  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _history_database(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scans record their runs in the history database: keep the tests' runs out of the user's
+    ~/.local/share/fleetbench and away from other test sessions on the same machine."""
+    os.environ.pop("FLEETBENCH_DB", None)
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ def holder(tmp_path):
 
 def test_a_second_run_exits_5_naming_the_holder(holder, capsys):
     out, pid = holder
-    code = main(["scan", "--local", "--out-dir", str(out), "--format", "json"])
+    code = main(["scan", "--local", "--no-db", "--out-dir", str(out), "--format", "json"])   # --no-db: the out-dir's lock
     err = capsys.readouterr().err
     assert code == 5
     assert err.startswith(f"fleetbench: error: another fleetbench run holds {out / LOCK_NAME}: process {pid} on "
@@ -84,7 +84,7 @@ def test_a_scan_takes_over_a_stale_lock(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "started": "x"}))
-    code = main(["scan", "--local", "--out-dir", str(out), "--format", "json", "--quiet"])
+    code = main(["scan", "--local", "--no-db", "--out-dir", str(out), "--format", "json", "--quiet"])
     assert code in (0, 3, 4) and (out / "latest" / "report.json").is_file()
     assert (out / LOCK_NAME).read_text() == ""
 
@@ -99,3 +99,23 @@ def test_a_lock_of_another_host_is_never_taken_over(tmp_path):
     assert "other-jump-host" in path.read_text()                            # left as it was
     with pytest.raises(LockHeld):                                           # and again: the refusal kept no flock
         RunLock(path).acquire()
+
+
+def test_runs_into_one_history_database_take_turns(tmp_path, capsys):
+    """With a history database the lock sits beside it, whatever the out-dir: two runs from different
+    folders into one database never overlap."""
+    db = tmp_path / "h.db"
+    code = f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom fleetbench.lock import RunLock\n" \
+           f"lock = RunLock({str(db) + '.lock'!r}, 'abc123')\nlock.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        assert main(["scan", "--local", "--db", str(db), "--out-dir", str(tmp_path / "elsewhere"), "--format", "json"]) == 5
+        err = capsys.readouterr().err
+        assert f"another fleetbench run holds {db}.lock: process {proc.pid}" in err and err.count("\n") == 1
+        assert not (tmp_path / "elsewhere").exists() or not any((tmp_path / "elsewhere").iterdir())
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

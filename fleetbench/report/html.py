@@ -31,7 +31,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import matrix as M
-from .model import HostReport, Report, Result
+from .model import History, HostReport, Report, Result, TrendPoint
 
 #: host columns per printed matrix table: what an A4 landscape page holds at 9 pt
 PRINT_HOSTS = 12
@@ -93,6 +93,51 @@ def host_views(matrix: M.Matrix) -> list[HostView]:
     return list(views.values())
 
 
+@dataclass(frozen=True, slots=True)
+class TrendView:
+    """The fleet-score trend as coordinates of an inline SVG (no script, prints as vector graphics).
+
+    x: the runs in order, evenly spaced; y: the score from 0 % (bottom) to 100 % (top). A run with
+    nothing scored has no point (and breaks the line), rather than a made-up value.
+    """
+
+    width: int
+    height: int
+    left: int
+    top: int
+    plot_w: int
+    plot_h: int
+    points: list[tuple[float, float, TrendPoint]]
+    lines: list[str]                                                 #: polyline "x,y x,y" runs without gaps
+
+
+def trend_view(history: History | None) -> TrendView | None:
+    if history is None or not history.trend:
+        return None
+    width, height, left, top, right, bottom = 640, 180, 44, 10, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(history.trend)
+    step = plot_w / (n - 1) if n > 1 else 0.0
+    points: list[tuple[float, float, TrendPoint]] = []
+    lines: list[str] = []
+    current: list[str] = []
+    for i, p in enumerate(history.trend):
+        score = p.score
+        if score is None:
+            if current:
+                lines.append(" ".join(current))
+            current = []
+            continue
+        x = round(left + (i * step if n > 1 else plot_w / 2), 1)
+        y = round(top + (1 - score) * plot_h, 1)
+        points.append((x, y, p))
+        current.append(f"{x},{y}")
+    if current:
+        lines.append(" ".join(current))
+    return TrendView(width=width, height=height, left=left, top=top, plot_w=plot_w, plot_h=plot_h, points=points,
+                     lines=lines)
+
+
 def render_html(data: Report) -> str:
     """The report model → the text of report.html."""
     script = _asset("report.js")
@@ -116,6 +161,8 @@ def render_html(data: Report) -> str:
         css=Markup(_asset("report.css")),
         script=Markup(script),
         script_hash=f"sha256-{digest}",
+        history=data.history,
+        trend=trend_view(data.history),
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..history import diff as D
 from ..models import Finding, HostFacts, HostScan, ScanReport, Waiver
 from ..redact import redact_argv, redact_text, redact_value
 from ..waivers import Outcome
@@ -174,6 +175,32 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One run of the fleet-score trend: PASS / (PASS + FAIL) over scored, automated results."""
+
+    run: str
+    started: str
+    passed: int
+    failed: int
+
+    @property
+    def score(self) -> float | None:
+        return self.passed / (self.passed + self.failed) if self.passed + self.failed else None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the history database says about this run (JSON ``"history"``; README, "History database").
+
+    Filled by the scan when a database is in use, and by ``fleetbench report RUN``; None otherwise.
+    """
+
+    previous: D.RunRef | None             #: the previous run of the same inventory, if any
+    since_previous: D.Diff | None         #: this run against ``previous`` (None without one)
+    trend: tuple[TrendPoint, ...]         #: up to 30 runs of the same inventory, oldest first, this one last
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """A whole scan (or re-evaluation), as every report format shows it."""
 
@@ -190,6 +217,7 @@ class Report:
     summary: Summary
     sections: Mapping[str, str] | None = None   #: "4.2" → title, for every benchmark of the catalog
     waivers: WaiverLists | None = None    #: None: the run had no --waivers file
+    history: History | None = None        #: previous run, drift and score trend (history database in use)
 
     @property
     def scope(self) -> Scope:
@@ -285,9 +313,7 @@ def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcom
         "summary": {**report.summary(),
                     "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
                     "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok"),
-                    "waived": sum(1 for r in results if r["waiver"]),
-                    "FAIL_waived": sum(1 for r in results if r["waiver"] and r["status"] == "FAIL"),
-                    "score": _score(hosts, waived=False), "score_waived": _score(hosts, waived=True)},
+                    **fleet_scores(hosts)},
         "waivers": None if waivers is None else {
             "expired": [_waiver(w) for w in waivers.expired], "unused": [_waiver(w) for w in waivers.unused],
             "expiring": [_waiver(w) for w in waivers.expiring]},
@@ -363,6 +389,24 @@ def _host_from(h: Mapping[str, Any]) -> HostReport:
         known_hosts=h.get("known_hosts"), accepted_host_key=h.get("accepted_host_key"))
 
 
+def _history_from(h: Mapping[str, Any] | None) -> History | None:
+    if h is None:
+        return None
+    prev = h.get("previous")
+    since = h.get("since_previous")
+    return History(previous=None if prev is None else D.RunRef(prev["run"], prev["started"]),
+                   since_previous=None if since is None else D.from_json(since),
+                   trend=tuple(TrendPoint(run=p["run"], started=p["started"], passed=int(p["passed"]),
+                                          failed=int(p["failed"])) for p in h.get("trend") or ()))
+
+
+def _history_dict(h: History) -> dict[str, Any]:
+    return {"previous": None if h.previous is None else {"run": h.previous.run, "started": h.previous.started},
+            "since_previous": None if h.since_previous is None else D.to_json(h.since_previous),
+            "trend": [{"run": p.run, "started": p.started, "passed": p.passed, "failed": p.failed, "score": percent(p.score)}
+                      for p in h.trend]}
+
+
 def from_dict(data: Mapping[str, Any]) -> Report:
     """A report.json (schema 1) as the model; fields added since (run_id, known_hosts, waivers and the
     summary's waived/score keys) may be absent."""
@@ -378,7 +422,8 @@ def from_dict(data: Mapping[str, Any]) -> Report:
                                   score=None if score is None else float(score),
                                   score_waived=None if score_waived is None else float(score_waived)),
                   sections=None if data.get("sections") is None else dict(data["sections"]),
-                  waivers=_waivers_from(data.get("waivers")))
+                  waivers=_waivers_from(data.get("waivers")),
+                  history=_history_from(data.get("history")))
 
 
 def _result_dict(r: Result) -> dict[str, Any]:
@@ -386,6 +431,26 @@ def _result_dict(r: Result) -> dict[str, Any]:
             "status": r.status, "scored": r.scored, "automated": r.automated, "expected": r.expected,
             "actual": r.actual, "source": r.source, "reason": r.reason, "remediation": r.remediation,
             "waiver": _waiver_dict(r.waiver)}
+
+
+def percent(ratio: float | None) -> float | None:
+    """A score as every report and JSON shows it: percent, two decimals (None: nothing scored)."""
+    return None if ratio is None else round(100 * ratio, 2)
+
+
+def waiver_lists_dict(lists: WaiverLists | None) -> dict[str, Any] | None:
+    """The JSON ``"waivers"`` of a report (None: the run had no --waivers file)."""
+    if lists is None:
+        return None
+    return {k: [_waiver_dict(w) for w in getattr(lists, k)] for k in ("expired", "unused", "expiring")}
+
+
+def fleet_scores(hosts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary's waiver counts and scores, from hosts in their JSON form."""
+    results = [r for h in hosts for r in h["results"]]
+    return {"waived": sum(1 for r in results if r["waiver"]),
+            "FAIL_waived": sum(1 for r in results if r["waiver"] and r["status"] == "FAIL"),
+            "score": _score(hosts, waived=False), "score_waived": _score(hosts, waived=True)}
 
 
 def _waiver_dict(w: WaiverNote | None) -> dict[str, Any] | None:
@@ -425,9 +490,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "summary": {"PASS": s.PASS, "FAIL": s.FAIL, "WARN": s.WARN, "INFO": s.INFO, "hosts": s.hosts,
                     "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed,
                     "waived": s.waived, "FAIL_waived": s.FAIL_waived, "score": s.score, "score_waived": s.score_waived},
-        "waivers": None if report.waivers is None else {
-            k: [_waiver_dict(w) for w in getattr(report.waivers, k)] for k in ("expired", "unused", "expiring")},
+        "waivers": waiver_lists_dict(report.waivers),
     }
     if report.sections is not None:
         data["sections"] = dict(report.sections)
+    if report.history is not None:
+        data["history"] = _history_dict(report.history)
     return data

@@ -1,8 +1,9 @@
 """End to end: `fleetbench scan` as a subprocess on the lab with nodes whose probe hangs.
 
-- while it runs, a second run on the same out-dir exits 5 and names the first one's process;
+- while it runs, a second run on the same history database exits 5 and names the first one's process;
 - SIGTERM mid-scan: the hosts in flight and those not started are "interrupted" (never passed), the
-  finished ones keep their verdicts, the reports are whole, no temporary file is left, exit 4;
+  finished ones keep their verdicts, the reports are whole, no temporary file is left, exit 4, and the
+  database holds the run consistently (reopened: listed, re-rendered identically);
 - a second signal ends the run at once (143) and leaves no temporary or partial file either.
 """
 
@@ -21,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from fleetbench.cli import main
-from fleetbench.lock import LOCK_NAME
 from tests.lab import Lab, kubeadm_control_plane, kubeadm_worker
 from tests.lab.faults import hanging_worker
 
@@ -53,7 +53,8 @@ def _start(inventory: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
     """A scan of 6 hosts, 3 at a time: cp-1 and worker-1 finish, hang-1..3 then hang in flight, hang-4 waits."""
     return subprocess.Popen([sys.executable, "-m", "fleetbench", "scan", str(inventory), "--out-dir", str(out),
                              "--format", "json,csv,html,junit,xlsx", "--concurrency", "3", "--timeout", "300",
-                             "--log-json", str(log), "--bundle", str(out.parent / "bundle.json")],
+                             "--log-json", str(log), "--bundle", str(out.parent / "bundle.json"),
+                             "--db", str(out.parent / "history.db")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -71,6 +72,11 @@ def _wait_for_hosts(log: Path, count: int, proc: subprocess.Popen[bytes], timeou
     raise AssertionError(f"no {count} host lines in {log} after {timeout}s: {proc.communicate()}")
 
 
+def _lock(out: Path) -> Path:
+    """The run lock of _start's scans: beside their history database."""
+    return out.parent / "history.db.lock"
+
+
 def _temp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".fleetbench-check")]
 
@@ -81,10 +87,11 @@ def test_sigterm_mid_scan_writes_the_reports_of_what_finished(fleet, tmp_path, c
     try:
         lines = _wait_for_hosts(log, 2, proc)
         assert {x["name"] for x in lines if x["event"] == "host"} == {"cp-1", "worker-1"}
-        # a second run on the same out-dir while this one holds it: exit 5, naming the holder
-        code = main(["scan", str(fleet), "--out-dir", str(out), "--format", "json", "--limit", "worker-1"])
+        # a second run into the same database while this one holds it: exit 5, naming the holder
+        code = main(["scan", str(fleet), "--out-dir", str(tmp_path / "other"), "--format", "json", "--limit", "worker-1",
+                     "--db", str(tmp_path / "history.db")])
         err = capsys.readouterr().err
-        assert code == 5 and f"another fleetbench run holds {out / LOCK_NAME}: process {proc.pid} on " \
+        assert code == 5 and f"another fleetbench run holds {_lock(out)}: process {proc.pid} on " \
                              f"{socket.gethostname()}, started " in err, err
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -106,7 +113,17 @@ def test_sigterm_mid_scan_writes_the_reports_of_what_finished(fleet, tmp_path, c
     assert sorted(p.name for p in (out / "latest").iterdir()) == ["junit.xml", "matrix.csv", "report.html", "report.json",
                                                                   "report.xlsx", "results.csv"]
     assert json.loads((tmp_path / "bundle.json").read_text())                 # the bundle too
-    assert _temp_files(tmp_path) == [] and (out / LOCK_NAME).read_text() == ""
+    assert _temp_files(tmp_path) == [] and _lock(out).read_text() == ""
+    # the database, reopened, holds the interrupted run whole: listed, and rendered again identically
+    capsys.readouterr()
+    assert main(["history", "--db", str(tmp_path / "history.db"), "--format", "json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["run"] == data["run_id"] and run["hosts_not_assessed"] == 4
+    assert main(["report", data["run_id"], "--db", str(tmp_path / "history.db"), "--out-dir", str(tmp_path / "again"),
+                 "--flat", "--format", "json", "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert [(h["name"], h["status"], h["error"], h["results"]) for h in again["hosts"]] == \
+           [(h["name"], h["status"], h["error"], h["results"]) for h in data["hosts"]]
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [x["event"] for x in lines].count("host") == 6 and lines[-1]["event"] == "run"
     assert lines[-1]["exit_code"] == 4 and lines[-1]["interrupted"] == "SIGTERM"
@@ -149,4 +166,4 @@ def test_a_second_signal_exits_at_once_without_partial_files(fleet, tmp_path, si
     assert _temp_files(tmp_path) == []
     for report in out.rglob("report.json"):                 # whatever was written is whole
         json.loads(report.read_text())
-    assert (out / LOCK_NAME).read_text() == ""              # released on the way out
+    assert _lock(out).read_text() == ""                     # released on the way out

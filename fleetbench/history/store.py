@@ -1,0 +1,472 @@
+"""The history database: open it (checked before any host is contacted), store a run, read runs back.
+
+Why every problem here is an :class:`HistoryError` (an InputError, exit 2) raised by :func:`open_store`:
+a scan that would fail to record its run must fail before it contacts a host, with one line that
+says which database and what is wrong, and without touching the file. So opening a database does
+everything that could fail later: it reads the schema version (a corrupted file fails here), refuses
+a newer schema, migrates an older one (each step in a transaction), and tries a write that it rolls
+back (a read-only or locked file fails here).
+
+A run is written in ONE transaction after the scan (:meth:`Store.save`): a crash while writing
+leaves the database as it was before. Retention (``--keep N``) deletes in that same transaction.
+
+Only SQLAlchemy Core constructs are used (no SQLite-only SQL), so the same queries serve the
+PostgreSQL databases of issue 18; only :func:`resolve_url` still refuses other URL schemes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from ..errors import InputError, UsageError
+from ..models import ScanReport, Waiver
+from ..report import matrix as M
+from ..report.model import STATUSES, History, Report, TrendPoint, _evidence_dict, fleet_scores, from_dict, percent, waiver_lists_dict
+from . import diff as D
+from . import migrations
+from . import schema as S
+
+#: the environment variable that names the database when --db is not given
+ENV = "FLEETBENCH_DB"
+#: seconds a SQLite connection waits for another writer before giving up ("database is locked")
+BUSY_TIMEOUT = 5.0
+#: runs in the fleet-score trend (this one included)
+TREND_RUNS = 30
+
+
+class HistoryError(InputError):
+    """The history database cannot be used: one line naming it and what is wrong (exit 2)."""
+
+
+def default_path(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/fleetbench/history.db``, else ``~/.local/share/fleetbench/history.db``."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fleetbench" / "history.db"
+
+
+def resolve_url(db: str | None, env: Mapping[str, str]) -> str:
+    """``--db`` (a path or a ``sqlite:///`` URL), else $FLEETBENCH_DB, else the default path → a URL."""
+    flag = "--db" if db else ENV
+    value = db or env.get(ENV) or str(default_path(env))
+    if "://" not in value:
+        return f"sqlite:///{Path(value).expanduser().resolve()}"
+    scheme = value.split("://", 1)[0].lower()
+    if scheme.startswith(("postgresql", "postgres")):
+        raise UsageError(flag, "PostgreSQL history databases come in a later version; "
+                               "give a SQLite file path or sqlite:///PATH for now")
+    if scheme != "sqlite":
+        raise UsageError(flag, f"unsupported database URL scheme '{scheme}://' (expected a file path or sqlite:///PATH)")
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise UsageError(flag, f"cannot parse the database URL '{value}'") from None
+    if not url.database or url.database == ":memory:":
+        raise UsageError(flag, "expected sqlite:///PATH with a file path (an in-memory database keeps no history)")
+    return value
+
+
+def describe(url: str) -> str:
+    """The database for messages: its file path, or the URL without a password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+def _driver_message(exc: SQLAlchemyError) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    text = str(orig if orig is not None else exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _explain(where: str, exc: SQLAlchemyError) -> HistoryError:
+    said = _driver_message(exc)
+    low = said.lower()
+    if "not a database" in low or "malformed" in low or "encrypted" in low:
+        what = f"not a usable fleetbench history database (corrupted, or another kind of file: {said}); " \
+               "move it away or give another --db"
+    elif "readonly" in low or "read-only" in low:
+        what = f"the history database cannot be written ({said}): check its permissions, or use --no-db"
+    elif "locked" in low or "busy" in low:
+        what = f"the history database is locked by another process ({said}); try again when it is done"
+    elif "unable to open" in low:
+        what = f"cannot open the history database ({said}): check the path and its folder's permissions"
+    else:
+        what = f"cannot use the history database ({said})"
+    return HistoryError(where, what)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One stored run, as ``fleetbench history`` lists it."""
+
+    run_id: str
+    started: str
+    finished: str
+    inventory: str | None
+    ran_by: str
+    version: str
+    hosts: int
+    hosts_assessed: int
+    counts: Mapping[str, int]             #: status → results
+    passed: int                           #: scored, automated PASS (the fleet score's numerator)
+    failed: int
+
+    @property
+    def score(self) -> float | None:
+        return self.passed / (self.passed + self.failed) if self.passed + self.failed else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run_id, "started": self.started, "finished": self.finished, "inventory": self.inventory,
+                "ran_by": self.ran_by, "version": self.version, "hosts": self.hosts,
+                "hosts_assessed": self.hosts_assessed, "hosts_not_assessed": self.hosts - self.hosts_assessed,
+                "summary": dict(self.counts), "passed": self.passed, "failed": self.failed,
+                "score": percent(self.score)}
+
+
+def _run_info(row: RowMapping) -> RunInfo:
+    return RunInfo(run_id=row["run_id"], started=row["started"], finished=row["finished"], inventory=row["inventory"],
+                   ran_by=row["ran_by"], version=row["version"], hosts=row["hosts"], hosts_assessed=row["hosts_assessed"],
+                   counts={"PASS": row["pass_count"], "FAIL": row["fail_count"], "WARN": row["warn_count"],
+                           "INFO": row["info_count"]},
+                   passed=row["scored_pass"], failed=row["scored_fail"])
+
+
+def _same_inventory(inventory: str | None) -> Any:
+    return S.runs.c.inventory.is_(None) if inventory is None else S.runs.c.inventory == inventory
+
+
+def open_store(url: str, create: bool = True) -> Store:
+    """Open (and, with ``create``, make or migrate) the database at ``url``; check it can be written.
+
+    Without ``create`` (history, diff, report), a missing database is an error and nothing is made.
+    """
+    where = describe(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if path.exists() and not path.is_file():
+            raise HistoryError(where, "is not a file (expected a SQLite history database)")
+        if not path.exists():
+            if not create:
+                raise HistoryError(where, "no history database here yet (a scan without --no-db creates it)")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HistoryError(where, f"cannot create its folder: {exc.strerror or exc}") from None
+        # check_same_thread off: the pool hands a connection to one thread at a time, and the scan
+        # reads the previous run from a worker thread (Store.prefetch)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
+    else:
+        engine = create_engine(url)
+    store = Store(engine, where)
+    try:
+        store.prepare(migrate=create)
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
+class Store:
+    """A history database, opened and checked by :func:`open_store`."""
+
+    def __init__(self, engine: Engine, where: str) -> None:
+        self.engine = engine
+        self.where = where
+        url = engine.url
+        #: the SQLite file (the run lock sits beside it); None for a database server
+        self.path: Path | None = Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _explain(self.where, exc) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _explain(self.where, exc) from None
+
+    # ------------------------------------------------------------------ opening
+
+    def prepare(self, migrate: bool) -> None:
+        """Refuse a newer schema; migrate an older one (each step in its transaction); probe a write."""
+        with self._connect() as conn:
+            version = migrations.current(conn)
+            if version is None and conn.dialect.has_table(conn, S.runs.name):
+                raise HistoryError(self.where, "has fleetbench tables but no schema version: not a database "
+                                               "this fleetbench wrote; move it away or give another --db")
+        if version is not None and version > S.SCHEMA_VERSION:
+            raise HistoryError(self.where, f"was written by a newer fleetbench (database schema {version}; this "
+                                           f"fleetbench knows up to {S.SCHEMA_VERSION}): upgrade fleetbench, or give another --db")
+        if not migrate:
+            if version != S.SCHEMA_VERSION:
+                raise HistoryError(self.where, f"has schema {version or 0}, older than this fleetbench's "
+                                               f"{S.SCHEMA_VERSION}: run a scan to migrate it first")
+            return
+        for number, step in migrations.pending(version):
+            with self._transaction() as conn:
+                migrations.apply(conn, number, step, version)
+            version = number
+        with self._connect() as conn:       # a write that is rolled back: read-only or locked fails now
+            trans = conn.begin()
+            try:
+                conn.execute(update(S.schema_version).values(version=S.schema_version.c.version))
+            finally:
+                trans.rollback()
+
+    # ------------------------------------------------------------------ writing
+
+    def save(self, report: Report, waivers: Mapping[tuple[str, int], Waiver], inventory: str | None,
+             keep: int | None = None) -> tuple[str, ...]:
+        """Store ``report`` in one transaction; with ``keep``, delete the oldest runs of the same
+        inventory beyond ``keep`` in that transaction. Returns the run ids deleted.
+
+        ``waivers``: (host name, result position) → the waiver that accepted that finding.
+        """
+        fleet = M.fleet(report)
+        s = report.summary
+        run_row = {"run_id": report.run_id, "started": report.started, "finished": report.finished,
+                   "version": report.version, "report_schema": report.schema, "benchmark": report.benchmark,
+                   "catalog_digest": report.catalog_digest, "inventory": inventory,
+                   "inventory_given": report.options.get("inventory"), "ran_by": str(report.options.get("ran_by", "")),
+                   "options": dict(report.options), "sections": None if report.sections is None else dict(report.sections),
+                   "hosts": s.hosts, "hosts_assessed": s.hosts_assessed, "pass_count": s.PASS, "fail_count": s.FAIL,
+                   "warn_count": s.WARN, "info_count": s.INFO, "scored_pass": fleet.passed, "scored_fail": fleet.failed,
+                   "waivers": waiver_lists_dict(report.waivers), "stored_at": datetime.now(UTC).isoformat()}
+        host_rows: list[dict[str, Any]] = []
+        result_rows: list[tuple[Any, ...]] = []
+        for hpos, h in enumerate(report.hosts):
+            d = h.detected
+            host_rows.append({
+                "run_id": report.run_id, "name": h.name, "position": hpos, "address": h.address, "roles": list(h.roles),
+                "status": h.status, "reason": h.error, "benchmark": h.benchmark, "started": h.started,
+                "seconds": h.seconds, "known_hosts": h.known_hosts, "accepted_host_key": h.accepted_host_key,
+                "distribution": d.distribution if d else None, "kubernetes_version": d.kubernetes_version if d else None,
+                "version_source": d.version_source if d else None, "detected_benchmark": d.benchmark if d else None,
+                "detected_reason": d.reason if d else None,
+                "evidence": _evidence_dict(h.evidence)})
+            for pos, r in enumerate(h.results):
+                w = waivers.get((h.name, pos))
+                result_rows.append((  # in RESULT_COLUMNS order
+                    report.run_id, h.name, pos, h.benchmark, r.id, r.check, r.title, r.section, r.target, r.status,
+                    r.scored, r.automated, r.expected, r.actual, r.source, r.reason, r.remediation, w is not None,
+                    *((w.reason, w.owner, w.ticket, w.expires.isoformat(), w.origin) if w else _NO_WAIVER)))
+        with self._transaction() as conn:
+            conn.execute(insert(S.runs), [run_row])
+            if host_rows:
+                conn.execute(insert(S.hosts), host_rows)
+            _insert_plain(conn, S.results, RESULT_COLUMNS, result_rows)
+            return self._retain(conn, inventory, keep) if keep is not None else ()
+
+    @staticmethod
+    def _retain(conn: Connection, inventory: str | None, keep: int) -> tuple[str, ...]:
+        old = tuple(conn.execute(select(S.runs.c.run_id).where(_same_inventory(inventory))
+                                 .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).offset(keep)).scalars())
+        if old:
+            conn.execute(delete(S.results).where(S.results.c.run_id.in_(old)))
+            conn.execute(delete(S.hosts).where(S.hosts.c.run_id.in_(old)))
+            conn.execute(delete(S.runs).where(S.runs.c.run_id.in_(old)))
+        return old
+
+    # ------------------------------------------------------------------ reading
+
+    def runs(self, limit: int | None = None) -> list[RunInfo]:
+        """Stored runs, newest first."""
+        query = select(S.runs).order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._connect() as conn:
+            return [_run_info(row) for row in conn.execute(query).mappings()]
+
+    def run(self, ref: str) -> RunInfo:
+        """A run by id, unique prefix of an id, or ``latest``; a clear error otherwise."""
+        with self._connect() as conn:
+            if ref == "latest":
+                row = conn.execute(select(S.runs).order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).limit(1)).mappings().first()
+                if row is None:
+                    raise HistoryError(self.where, "holds no run yet")
+                return _run_info(row)
+            rows = conn.execute(select(S.runs).where(S.runs.c.run_id.startswith(ref, autoescape=True)).limit(5)).mappings().all()
+        exact = [r for r in rows if r["run_id"] == ref]
+        if exact:
+            return _run_info(exact[0])
+        if not rows or not ref:
+            raise UsageError("RUN", f"no run '{ref}' in {self.where} (see `fleetbench history`)")
+        if len(rows) > 1:
+            raise UsageError("RUN", f"'{ref}' matches several runs ({', '.join(r['run_id'] for r in rows)}): give more characters")
+        return _run_info(rows[0])
+
+    def previous(self, inventory: str | None, before: str, exclude: str = "") -> RunInfo | None:
+        """The newest run of ``inventory`` that started before ``before`` (ISO 8601)."""
+        query = (select(S.runs).where(_same_inventory(inventory), S.runs.c.started < before, S.runs.c.run_id != exclude)
+                 .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).limit(1))
+        with self._connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _run_info(row)
+
+    def latest(self, inventory: str | None) -> RunInfo | None:
+        """The newest run of ``inventory``."""
+        query = (select(S.runs).where(_same_inventory(inventory))
+                 .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).limit(1))
+        with self._connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _run_info(row)
+
+    def trend(self, inventory: str | None, before: str, limit: int) -> list[TrendPoint]:
+        """Up to ``limit`` runs of ``inventory`` started before ``before``, oldest first."""
+        query = (select(S.runs.c.run_id, S.runs.c.started, S.runs.c.scored_pass, S.runs.c.scored_fail)
+                 .where(_same_inventory(inventory), S.runs.c.started < before)
+                 .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).limit(limit))
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [TrendPoint(run=r[0], started=r[1], passed=r[2], failed=r[3]) for r in reversed(rows)]
+
+    def snapshot(self, run_id: str) -> D.Snapshot:
+        """A stored run as the drift rules see it."""
+        with self._connect() as conn:
+            started = conn.execute(select(S.runs.c.started).where(S.runs.c.run_id == run_id)).scalar_one()
+            host_rows = conn.execute(select(S.hosts.c.name, S.hosts.c.status, S.hosts.c.reason)
+                                     .where(S.hosts.c.run_id == run_id)).all()
+            result_rows = conn.execute(select(S.results.c.host, S.results.c.benchmark, S.results.c.id, S.results.c.status,
+                                              S.results.c.actual, S.results.c.waived)
+                                       .where(S.results.c.run_id == run_id)).all()
+        per: dict[str, dict[tuple[str, str], D.Outcome]] = {}
+        for host, bench, cis, status, actual, waived in result_rows:
+            per.setdefault(host, {})[(bench, cis)] = D.Outcome(status=status, actual=actual, waived=bool(waived))
+        return D.Snapshot(run_id=run_id, started=started, hosts={
+            name: D.HostState(assessed=status == "ok", status=status, reason=reason or "", results=per.get(name, {}))
+            for name, status, reason in host_rows})
+
+    def load(self, run_id: str) -> Report:
+        """A stored run as the report model, exactly as its scan rendered it (without ``history``)."""
+        with self._connect() as conn:
+            run = conn.execute(select(S.runs).where(S.runs.c.run_id == run_id)).mappings().one()
+            hosts = conn.execute(select(S.hosts).where(S.hosts.c.run_id == run_id).order_by(S.hosts.c.position)).mappings().all()
+            rows = conn.execute(select(S.results).where(S.results.c.run_id == run_id)
+                                .order_by(S.results.c.host, S.results.c.position)).mappings().all()
+        per: dict[str, list[RowMapping]] = {}
+        for r in rows:
+            per.setdefault(r["host"], []).append(r)
+        host_dicts = []
+        for h in hosts:
+            results = per.get(h["name"], [])
+            counts = Counter(r["status"] for r in results)
+            host_dicts.append({
+                "name": h["name"], "address": h["address"], "roles": list(h["roles"]), "status": h["status"],
+                "error": h["reason"], "benchmark": h["benchmark"], "started": h["started"], "seconds": h["seconds"],
+                "known_hosts": h["known_hosts"], "accepted_host_key": h["accepted_host_key"],
+                "results": [{"id": r["id"], "check": r["check_id"], "title": r["title"], "section": r["section"],
+                             "target": r["target"], "status": r["status"], "scored": r["scored"],
+                             "automated": r["automated"], "expected": r["expected"], "actual": r["actual"],
+                             "source": r["source"], "reason": r["reason"], "remediation": r["remediation"],
+                             "waiver": None if not r["waived"] else {
+                                 "reason": r["waiver_reason"], "owner": r["waiver_owner"], "ticket": r["waiver_ticket"],
+                                 "expires": r["waiver_expires"], "origin": r["waiver_origin"]}}
+                            for r in results],
+                "summary": {s: counts.get(s, 0) for s in STATUSES},
+                "evidence": h["evidence"],
+                "detected": None if h["distribution"] is None else {
+                    "distribution": h["distribution"], "kubernetes_version": h["kubernetes_version"],
+                    "version_source": h["version_source"], "benchmark": h["detected_benchmark"],
+                    "reason": h["detected_reason"]}})
+        data = {"tool": "fleetbench", "version": run["version"], "schema": run["report_schema"], "run_id": run["run_id"],
+                "started": run["started"], "finished": run["finished"], "benchmark": run["benchmark"],
+                "catalog_digest": run["catalog_digest"], "options": run["options"], "hosts": host_dicts,
+                "summary": {"PASS": run["pass_count"], "FAIL": run["fail_count"], "WARN": run["warn_count"],
+                            "INFO": run["info_count"], "hosts": run["hosts"], "hosts_assessed": run["hosts_assessed"],
+                            "hosts_not_assessed": run["hosts"] - run["hosts_assessed"], **fleet_scores(host_dicts)},
+                "waivers": run["waivers"], "sections": run["sections"]}
+        return from_dict(data)
+
+    def prefetch(self, inventory: str | None) -> D.Snapshot | None:
+        """The newest run of ``inventory`` as a snapshot, read while a scan runs (None on any error:
+        :meth:`history` then reads it again and reports the error where the run can handle it)."""
+        try:
+            prev = self.latest(inventory)
+            return None if prev is None else self.snapshot(prev.run_id)
+        except HistoryError:
+            return None
+
+    def history(self, report: Report, inventory: str | None, current: D.Snapshot,
+                known: D.Snapshot | None = None) -> History:
+        """The ``history`` part of ``report``: its previous run of the same inventory, the drift since,
+        and the score trend over the last runs up to this one (the same whether the run is stored yet or not).
+
+        ``known``: a snapshot read earlier (:meth:`prefetch`), used if it is that previous run.
+        """
+        prev = self.previous(inventory, report.started, exclude=report.run_id)
+        old = None
+        if prev is not None:
+            old = known if known is not None and known.run_id == prev.run_id else self.snapshot(prev.run_id)
+        since = None if old is None else D.diff(old, current)
+        fleet = M.fleet(report)
+        points = self.trend(inventory, report.started, TREND_RUNS - 1)
+        points.append(TrendPoint(run=report.run_id, started=report.started, passed=fleet.passed, failed=fleet.failed))
+        return History(previous=None if prev is None else D.RunRef(prev.run_id, prev.started), since_previous=since,
+                       trend=tuple(points))
+
+
+#: the results table's columns in the order :meth:`Store.save` builds its rows
+RESULT_COLUMNS = ("run_id", "host", "position", "benchmark", "id", "check_id", "title", "section", "target", "status",
+                  "scored", "automated", "expected", "actual", "source", "reason", "remediation", "waived",
+                  "waiver_reason", "waiver_owner", "waiver_ticket", "waiver_expires", "waiver_origin")
+_NO_WAIVER = (None, None, None, None, None)
+
+
+def _insert_plain(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows of plain values (str, int, float, bool, None) in one driver executemany.
+
+    Why: SQLAlchemy builds and type-processes each row's parameters in Python, which for a 200-host
+    run (26,000 results) cost more than the driver's own work. The statement is still compiled by
+    SQLAlchemy for the connection's dialect (its parameter style, its quoting), so this stays
+    portable; only tables without JSON columns (which need their bind processing) may use it.
+    """
+    if not rows:
+        return
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
+    params: list[Any]
+    if not compiled.positional:             # named parameters (psycopg): one dict per row
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+    elif tuple(compiled.positiontup or ()) == columns:
+        params = rows
+    else:
+        index = [columns.index(k) for k in compiled.positiontup or ()]
+        params = [tuple(row[i] for i in index) for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def waivers_of(scan: ScanReport) -> dict[tuple[str, int], Waiver]:
+    """(host name, result position) → the waiver that accepted that finding (``Finding.waiver``)."""
+    return {(h.host.name, pos): f.waiver for h in scan.hosts for pos, f in enumerate(h.findings) if f.waiver is not None}
+
+
+def snapshot_of(report: Report, waivers: Mapping[tuple[str, int], Waiver]) -> D.Snapshot:
+    """A fresh (not yet stored) run as the drift rules see it."""
+    return D.Snapshot(run_id=report.run_id, started=report.started, hosts={
+        h.name: D.HostState(assessed=h.assessed, status=h.status, reason=h.error or "",
+                            results={(h.benchmark, r.id): D.Outcome(status=r.status, actual=r.actual,
+                                                                    waived=(h.name, pos) in waivers)
+                                     for pos, r in enumerate(h.results)})
+        for h in report.hosts})
+

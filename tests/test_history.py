@@ -1,0 +1,311 @@
+"""The history database and drift rules on synthetic runs, against a real SQLite file.
+
+The drift rules are pure (fleetbench/history/diff.py) and tested on hand-made snapshots; the
+store is tested through real SQLite databases in tmp_path; the lab test (tests/e2e/
+test_history_lab.py) covers the same path end to end over SSH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fleetbench import prometheus as P
+from fleetbench.cli import main
+from fleetbench.errors import HostError, HostStatus, UsageError
+from fleetbench.history import diff as D
+from fleetbench.history import schema as S
+from fleetbench.history.store import HistoryError, default_path, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
+from fleetbench.report import build, from_dict, to_dict
+from fleetbench.report import html as html_report
+
+from .test_report import T0, _host, _scan
+
+# --------------------------------------------------------------------------- drift rules (pure)
+
+def _state(results: dict[str, str], waived: tuple[str, ...] = ()) -> D.HostState:
+    return D.HostState(assessed=True, results={("cis-1.12", cis): D.Outcome(status, f"actual {cis}", cis in waived)
+                                               for cis, status in results.items()})
+
+
+DOWN = D.HostState(assessed=False, status="unreachable", reason="connection refused")
+
+
+def _snap(run: str, hosts: dict[str, D.HostState]) -> D.Snapshot:
+    return D.Snapshot(run_id=run, started=f"2026-11-2{run[-1]}T02:00:00+00:00", hosts=hosts)
+
+
+def test_diff_rules():
+    old = _snap("r1", {
+        "a": _state({"1.1": "PASS", "1.2": "FAIL", "1.3": "PASS", "1.4": "FAIL", "1.5": "PASS", "1.6": "FAIL"}),
+        "b": _state({"1.1": "FAIL"}),           # goes down: its FAIL is not resolved
+        "c": DOWN,                              # comes back with a FAIL: new, before "not assessed"
+        "gone": _state({"1.1": "FAIL"}),
+    })
+    new = _snap("r2", {
+        "a": _state({"1.1": "FAIL", "1.2": "PASS", "1.3": "WARN", "1.4": "FAIL", "1.5": "FAIL", "1.7": "FAIL"},
+                    waived=("1.5",)),          # 1.5 FAILs now, but a waiver accepts it; 1.6 is gone
+        "b": DOWN,
+        "c": _state({"1.1": "FAIL", "1.2": "PASS"}),
+        "new": _state({"1.1": "FAIL", "1.2": "PASS"}),
+    })
+    d = D.diff(old, new)
+    rows = {kind: [(c.host, c.id, c.before, c.after) for c in getattr(d, kind)]
+            for kind in ("new_failures", "resolved", "changed")}
+    assert rows["new_failures"] == [("a", "1.1", "PASS", "FAIL"), ("a", "1.7", "absent", "FAIL"),
+                                    ("c", "1.1", "not assessed", "FAIL"), ("new", "1.1", "absent", "FAIL")]
+    assert rows["resolved"] == [("a", "1.2", "FAIL", "PASS")]
+    assert rows["changed"] == [("a", "1.3", "PASS", "WARN"), ("a", "1.5", "PASS", "FAIL"), ("a", "1.6", "FAIL", "absent")]
+    assert d.hosts_added == ("new",) and d.hosts_removed == ("gone",)
+    assert d.newly_not_assessed == (D.NotAssessed("b", "unreachable", "connection refused"),)
+    assert D.new_failure_count(d) == 4 and D.new_failure_count(None) is None
+    assert d.new_failures[0].actual == "actual 1.1"
+
+
+def test_an_unchanged_run_has_no_drift_and_ids_sort_numerically():
+    run = {"a": _state({"1.10": "FAIL", "1.2": "FAIL"}), "b": DOWN}
+    d = D.diff(_snap("r1", run), _snap("r2", run))
+    assert D.to_json(d)["new_failures"] == [] and d.changed == () and d.newly_not_assessed == ()
+    first = D.first_run(_snap("r2", run))
+    assert [c.id for c in first.new_failures] == ["1.2", "1.10"]
+    assert D.to_json(first)["from"] == {"run": None, "started": None}
+
+
+def test_diff_json_shape_round_trips():
+    d = D.diff(_snap("r1", {"a": _state({"1.1": "PASS"}), "b": _state({})}), _snap("r2", {"a": _state({"1.1": "FAIL"}), "b": DOWN}))
+    data = D.to_json(d)
+    assert data == {
+        "from": {"run": "r1", "started": "2026-11-21T02:00:00+00:00"},
+        "to": {"run": "r2", "started": "2026-11-22T02:00:00+00:00"},
+        "new_failures": [{"host": "a", "id": "1.1", "benchmark": "cis-1.12", "before": "PASS", "after": "FAIL",
+                          "actual": "actual 1.1"}],
+        "resolved": [], "changed": [], "hosts_added": [], "hosts_removed": [],
+        "newly_not_assessed": [{"host": "b", "status": "unreachable", "reason": "connection refused"}]}
+    assert D.from_json(json.loads(json.dumps(data))) == d
+
+
+# --------------------------------------------------------------------------- the store (real SQLite)
+
+def _report(catalog: Catalog, minutes: int, fails: dict[str, tuple[str, str, str]] | None = None,
+            down: bool = False, inventory: str = "/srv/inv.yaml") -> ScanReport:
+    start = T0 + timedelta(minutes=minutes)
+    hosts = [replace(_scan(catalog, "cp-1", ("control-plane",), 1, ("master", "controlplane", "node")), started=start),
+             replace(_scan(catalog, "worker-1", ("worker",), 2, ("node",), fails), started=start)]
+    if down:
+        hosts.append(HostScan(host=_host("down-1", ("worker",), 6), benchmark="cis-1.12", started=start, seconds=5.0,
+                              error=HostError(HostStatus.UNREACHABLE, "connection refused by 127.79.1.6:22")))
+    return ScanReport(tool_version="0.1.0", benchmark="cis-1.12", catalog_digest=catalog.digest, started=start,
+                      finished=start + timedelta(seconds=7), hosts=tuple(hosts),
+                      options={"targets": [], "check": [], "skip": [], "host_key_checking": True, "local": False,
+                               "inventory": inventory, "limit": [], "ran_by": "cron@jump"})
+
+
+def _sections(catalog: Catalog) -> dict[str, str]:
+    return dict(catalog.benchmarks["cis-1.12"].sections)
+
+
+def _store(tmp_path: Path):
+    return open_store(f"sqlite:///{tmp_path / 'h.db'}")
+
+
+def test_a_stored_run_renders_again_identically(catalog, tmp_path):
+    scan = _report(catalog, 0, {"4.1.5": ("FAIL", "644 root:root", "stat /etc/kubernetes/kubelet.conf")}, down=True)
+    waiver = Waiver(reason="vendor image", owner="ops", ticket="OPS-1", expires=date(2027, 1, 31), origin="w.yaml:3")
+    host = scan.hosts[1]
+    pos = next(i for i, f in enumerate(host.findings) if f.control.id == "4.1.5")
+    findings = list(host.findings)
+    findings[pos] = replace(findings[pos], waiver=waiver)
+    scan = replace(scan, hosts=(scan.hosts[0], replace(host, findings=tuple(findings)), scan.hosts[2]))
+    data = build(scan, sections=_sections(catalog))
+    store = _store(tmp_path)
+    store.save(data, waivers_of(scan), "/srv/inv.yaml")
+    assert to_dict(store.load(data.run_id)) == to_dict(data)
+    snap = store.snapshot(data.run_id)
+    assert snap == snapshot_of(data, waivers_of(scan))
+    assert snap.hosts["worker-1"].results[("cis-1.12", "4.1.5")] == D.Outcome("FAIL", "644 root:root", True)
+    with sqlite3.connect(tmp_path / "h.db") as conn:
+        row = conn.execute("SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
+                           "FROM results WHERE host = 'worker-1' AND id = '4.1.5'").fetchone()
+    conn.close()
+    assert row == (1, "vendor image", "ops", "OPS-1", "2027-01-31", "w.yaml:3")
+    store.close()
+
+
+def test_previous_trend_and_retention_per_inventory(catalog, tmp_path):
+    store = _store(tmp_path)
+    runs = []
+    for i, inventory in enumerate(["/a.yaml", "/b.yaml", "/a.yaml", "/a.yaml", "/b.yaml"]):
+        data = build(_report(catalog, i, inventory=inventory))
+        store.save(data, {}, inventory)
+        runs.append(data)
+    assert [r.run_id for r in store.runs()] == [r.run_id for r in reversed(runs)]
+    assert store.previous("/a.yaml", runs[3].started).run_id == runs[2].run_id   # type: ignore[union-attr]
+    hist = store.history(runs[3], "/a.yaml", store.snapshot(runs[3].run_id))
+    assert [p.run for p in hist.trend] == [runs[0].run_id, runs[2].run_id, runs[3].run_id]
+    assert hist.previous == D.RunRef(runs[2].run_id, runs[2].started)
+    extra = build(_report(catalog, 9, inventory="/a.yaml"))
+    deleted = store.save(extra, {}, "/a.yaml", keep=2)
+    assert set(deleted) == {runs[0].run_id, runs[2].run_id}
+    assert [r.run_id for r in store.runs()] == [extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id]
+    with sqlite3.connect(tmp_path / "h.db") as conn:
+        left = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM results")}
+    conn.close()
+    assert left == {extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id}
+    store.close()
+
+
+def test_a_failed_write_leaves_the_previous_state(catalog, tmp_path):
+    store = _store(tmp_path)
+    first = build(_report(catalog, 0))
+    store.save(first, {}, "/a.yaml")
+    before = (tmp_path / "h.db").read_bytes()
+    broken = build(_report(catalog, 1))
+    broken = replace(broken, hosts=(*broken.hosts, broken.hosts[0]))   # a host twice: the hosts insert fails
+    with pytest.raises(HistoryError):
+        store.save(broken, {}, "/a.yaml")
+    assert [r.run_id for r in store.runs()] == [first.run_id]
+    assert (tmp_path / "h.db").read_bytes() == before
+    store.close()
+
+
+def test_run_references(catalog, tmp_path):
+    store = _store(tmp_path)
+    with pytest.raises(HistoryError, match="holds no run yet"):
+        store.run("latest")
+    a, b = build(_report(catalog, 0)), build(_report(catalog, 1))
+    a = replace(a, run_id="aaaa11112222")
+    b = replace(b, run_id="aaaa33334444")
+    store.save(a, {}, None)
+    store.save(b, {}, None)
+    assert store.run("latest").run_id == b.run_id
+    assert store.run("aaaa1").run_id == a.run_id and store.run(b.run_id).run_id == b.run_id
+    with pytest.raises(UsageError, match="matches several runs"):
+        store.run("aaaa")
+    with pytest.raises(UsageError, match="no run 'ffff'"):
+        store.run("ffff")
+    with pytest.raises(UsageError, match="no run '%'"):
+        store.run("%")                       # LIKE wildcards are escaped
+    store.close()
+
+
+def test_database_location_and_url():
+    assert default_path({"XDG_DATA_HOME": "/x"}) == Path("/x/fleetbench/history.db")
+    assert default_path({}) == Path.home() / ".local/share/fleetbench/history.db"
+    assert resolve_url(None, {"XDG_DATA_HOME": "/x"}) == "sqlite:////x/fleetbench/history.db"
+    assert resolve_url(None, {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////y/h.db"
+    assert resolve_url("/z/h.db", {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////z/h.db"
+    assert resolve_url("sqlite:////z/h.db", {}) == "sqlite:////z/h.db"
+    with pytest.raises(UsageError, match="PostgreSQL history databases come in a later version"):
+        resolve_url("postgresql://fb@db.example/fleet", {})
+    with pytest.raises(UsageError, match="FLEETBENCH_DB: PostgreSQL"):
+        resolve_url(None, {"FLEETBENCH_DB": "postgresql://fb@db.example/fleet"})
+    with pytest.raises(UsageError, match="unsupported database URL scheme 'mysql://'"):
+        resolve_url("mysql://x/y", {})
+
+
+def test_open_refuses_newer_and_foreign_databases(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "h.db") as conn:
+        assert conn.execute("SELECT version FROM fleetbench_schema").fetchall() == [(S.SCHEMA_VERSION,)]
+        conn.execute("UPDATE fleetbench_schema SET version = ?", (S.SCHEMA_VERSION + 1,))
+    conn.close()
+    with pytest.raises(HistoryError, match=r"newer fleetbench \(database schema 2; this fleetbench knows up to 1\)"):
+        open_store(url)
+    foreign = tmp_path / "f.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE runs (x INTEGER)")
+    conn.close()
+    with pytest.raises(HistoryError, match="no schema version"):
+        open_store(f"sqlite:///{foreign}")
+    with pytest.raises(HistoryError, match="no history database here yet"):
+        open_store(f"sqlite:///{tmp_path / 'missing.db'}", create=False)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_cli_flags_that_need_the_database(tmp_path, capsys):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  n1: {address: 127.0.0.1, roles: [worker]}\n")
+    for extra, flag in ((["--no-db", "--fail-on-new"], "--fail-on-new"), (["--baseline", "latest"], "--baseline"),
+                        (["--no-db", "--keep", "3"], "--keep")):
+        assert main(["scan", str(inv), "--out-dir", str(tmp_path / "out"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert flag in err and len(err.strip().splitlines()) == 1
+    assert main(["scan", str(inv), "--db", "postgresql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
+    assert "PostgreSQL" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- HTML and Prometheus
+
+def _with_history(catalog: Catalog, tmp_path: Path) -> Any:
+    store = _store(tmp_path)
+    first = build(_report(catalog, 0), sections=_sections(catalog))
+    store.save(first, {}, "/a.yaml")
+    scan = _report(catalog, 1, {"4.1.5": ("FAIL", "666 root:root", "stat /etc/kubernetes/kubelet.conf")}, down=True)
+    data = build(scan, sections=_sections(catalog))
+    data = replace(data, history=store.history(data, "/a.yaml", snapshot_of(data, {})))
+    store.close()
+    return data
+
+
+def test_html_since_previous_and_trend(catalog, tmp_path):
+    data = _with_history(catalog, tmp_path)
+    assert from_dict(to_dict(data)) == data
+    page = html_report.render_html(data)
+    section = page[page.index('<section id="since-previous">'):]
+    section = section[:section.index("</section>")]
+    assert "<b>1 new FAIL</b>" in section and "666 root:root" in section and "1 host added" in section
+    assert section.count("<circle") == 2 and "<polyline" in section
+    trend = html_report.trend_view(data.history)
+    assert trend is not None and trend.points[0][1] < trend.points[1][1]        # 100 % first, lower (further down) now
+    nothing = replace(data.history.trend[0], passed=0, failed=0)
+    gap = html_report.trend_view(replace(data.history, trend=(nothing, *data.history.trend)))
+    assert gap is not None and len(gap.points) == 2            # no made-up point for a run with nothing scored
+
+
+def test_prometheus_textfile(catalog, tmp_path):
+    data = _with_history(catalog, tmp_path)
+    path = tmp_path / "fb.prom"
+    P.write(path, data, 1)
+    families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
+    assert families["fleetbench_new_failures"].samples[0].value == 1
+    assert families["fleetbench_hosts_not_assessed"].samples[0].value == 1
+    assert {s.labels["host"]: s.value for s in families["fleetbench_host_assessed"].samples} == \
+        {"cp-1": 1, "worker-1": 1, "down-1": 0}
+    fails = {s.labels["host"]: s.value for s in families["fleetbench_host_results"].samples if s.labels["status"] == "FAIL"}
+    assert fails == {"cp-1": 0, "worker-1": 1}
+    assert families["fleetbench_last_run_duration_seconds"].samples[0].value == 7
+    assert "fleetbench_new_failures" not in P.render(data, None).decode()
+
+
+def test_a_database_failing_after_the_scan_still_leaves_the_reports(catalog, tmp_path, capsys, monkeypatch):
+    """Checked before the scan, the database can still be taken by another process during it: the
+    reports are written all the same, one line says why the run is not recorded, exit 2."""
+    from fleetbench import cli
+    from fleetbench.history import store as store_module
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)
+    store = _store(tmp_path)
+    holder = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    args = argparse.Namespace(no_color=True, verbose=False, quiet=True, format=["json"], out_dir=str(tmp_path / "out"),
+                              flat=True, fail_on_new=True, keep=None, prometheus=None, baseline_run=None)
+    try:
+        code = cli._emit(_report(catalog, 0), catalog, args, None, store=store, inventory="/a.yaml").code
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "locked by another process" in err and "the reports were written" in err
+    assert "history" not in json.loads((tmp_path / "out" / "report.json").read_text())
+    assert open_store(f"sqlite:///{tmp_path / 'h.db'}").runs() == []

@@ -303,7 +303,6 @@ def _host(h: HostScan) -> dict[str, Any]:
 
 def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcome | None) -> dict[str, Any]:
     hosts = [_host(h) for h in report.hosts]
-    results = [r for h in hosts for r in h["results"]]
     data: dict[str, Any] = {
         "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION, "run_id": report.run_id,
         "started": report.started.isoformat(), "finished": report.finished.isoformat(),

@@ -248,9 +248,9 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace) -> int
     where = "" if args.flat else f" ({Path(args.out_dir) / 'latest'} points here)"
     _say(f"reports of run {data.run_id} in {written.folder}/{where}: "
          + ", ".join(p.name for p in written.paths))
-    if report.not_assessed():
+    if report.not_assessed() or any(not c.assessed for c in data.clusters):
         return EXIT_NOT_ASSESSED
-    return EXIT_FAIL if data.summary.FAIL else EXIT_OK
+    return EXIT_FAIL if data.summary.FAIL or any(c.summary["FAIL"] for c in data.clusters) else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ WRITERS: dict[str, Callable[[Report], dict[str, bytes]]] = {
 FORMATS = tuple(WRITERS)
 #: format name → the fixed file names it writes
 FILES: dict[str, tuple[str, ...]] = {"json": ("report.json",), "html": ("report.html",),
-                                     "csv": ("matrix.csv", "results.csv"), "junit": ("junit.xml",),
+                                     "csv": ("matrix.csv", "results.csv", "clusters.csv"), "junit": ("junit.xml",),
                                      "xlsx": ("report.xlsx",)}
 
 

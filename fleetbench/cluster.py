@@ -368,7 +368,8 @@ def evaluate(controls: Iterable[tuple[Control, bool]], query: KubeQuery, host: s
 
 def not_assessed_reason(query: KubeQuery, host: str) -> str:
     """Why a query that did not answer leaves the cluster not assessed, in one sentence."""
-    msg = " ".join(query.message.split())[:300]
+    lines = [line for line in query.message.splitlines() if line.strip()]
+    msg = " ".join((lines[-1] if lines else "").split())[:300]   # kubectl's last line says it best
     if query.state == "missing":
         return f"no kubectl on {host}: {msg}"
     if query.state == "unreadable":

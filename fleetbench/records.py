@@ -588,6 +588,8 @@ KUBECTLS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 KUBE_RESOURCES = "pods,serviceaccounts,namespaces,roles,clusterroles,rolebindings,clusterrolebindings,networkpolicies"
 KUBE_TIMEOUT = "20s"                      #: kubectl's --request-timeout: an API that does not answer fails fast
+KUBE_DEADLINE = 60                        #: seconds (``timeout``, where the node has it): a wedged kubectl
+                                          #: must not cost the host its node results
 
 
 class KubeKind(RecordKind):
@@ -597,7 +599,7 @@ class KubeKind(RecordKind):
     created, so kubectl keeps its discovery in memory), no ``jq`` and no ``auth can-i``: the JSON
     comes back as it is and ``cluster.py`` decides everything. The command and kubeconfig come from
     the inventory (``kubectl``, ``kubeconfig``) or from what the node has (:data:`KUBECTLS`, first
-    match). stdout is capped at :data:`MAX_KUBE_BYTES` + 1 bytes (``head -c``), so an answer that
+    match), under ``timeout`` when the node has it. stdout is capped at :data:`MAX_KUBE_BYTES` + 1 bytes (``head -c``), so an answer that
     reaches the cap is known to be cut; kubectl's stderr and exit status come back in ``kuberc``.
     """
 
@@ -626,8 +628,8 @@ class KubeKind(RecordKind):
             'if [ -z "$KL" ]; then r kuberc missing -; printf \'%s\\n%s\\n%s\' - "$KC" ' + _q("looked for " + looked),
             'elif [ -z "$KC" ] || [ ! -r "$KC" ]; then r kuberc unreadable -; printf \'%s\\n%s\\n\' "$*" "$KC"',
             "else",
-            "  r kube; exec 4>&1",
-            f'  X=$( {{ {{ "$@" --kubeconfig "$KC" --cache-dir /dev/null/fleetbench --request-timeout={KUBE_TIMEOUT} '
+            f"  r kube; exec 4>&1; T=; command -v timeout >/dev/null 2>&1 && T='timeout {KUBE_DEADLINE}'",
+            f'  X=$( {{ {{ $T "$@" --kubeconfig "$KC" --cache-dir /dev/null/fleetbench --request-timeout={KUBE_TIMEOUT} '
             f'get {KUBE_RESOURCES} -A -o json </dev/null 2>&3; echo "$?" >&3; }} | head -c {MAX_KUBE_BYTES + 1} >&4; }} 3>&1 )',
             "  exec 4>&-; Kr=${X##*\n}; X=${X%\"$Kr\"}",
             '  r kuberc ran "$Kr"; printf \'%s\\n%s\\n%s\' "$*" "$KC" "$X"',
@@ -652,6 +654,8 @@ class KubeKind(RecordKind):
             b.kube = KubeQuery("unreadable", command, kubeconfig, message)
         elif len(payload) > MAX_KUBE_BYTES:
             b.kube = KubeQuery("truncated", command, kubeconfig, f"more than {MAX_KUBE_BYTES >> 20} MiB")
+        elif rc == "124" and not message.strip():
+            b.kube = KubeQuery("failed", command, kubeconfig, f"kubectl did not finish within {KUBE_DEADLINE}s")
         elif rc != "0":
             b.kube = KubeQuery("failed", command, kubeconfig, message.strip() or f"exit status {rc}")
         else:

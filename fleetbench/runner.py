@@ -88,11 +88,8 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
                                           for name, cands in sources.items()))
     finally:
         await connector.close()
-    by_name = {h.name: i for i, h in enumerate(hosts)}
-    for c in clusters:                    # the query's records travel with the cluster, not twice
-        if c.source_host is not None:
-            i = by_name[c.source_host]
-            results[i] = _without_query(results[i])
+    results = [_without_query(r) if r.host.name in first else r for r in results]  # the query's records
+    # travel with the cluster (the answer it used), not with the host
     return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=started, finished=datetime.now(UTC), hosts=tuple(results), clusters=tuple(clusters),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),

@@ -57,7 +57,7 @@ def test_flat_keeps_fixed_names_and_removes_other_formats_of_an_earlier_run(data
                                                      "report.xlsx", "results.csv"]
     (tmp_path / "notes.txt").write_text("mine")                             # not ours: left alone
     write(model, ["csv"], tmp_path, flat=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix.csv", "notes.txt", "results.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv", "matrix.csv", "notes.txt", "results.csv"]
 
 
 # --------------------------------------------------------------------------- XLSX

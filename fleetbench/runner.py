@@ -232,8 +232,7 @@ def assess_cluster(name: str, hosts: tuple[str, ...], tried: tuple[str, ...], so
     if query is None or source is None:
         return not_assessed(why or "no control-plane host of this cluster answered")
     if query.state != "ok":
-        return not_assessed(cluster.not_assessed_reason(query, source)
-                            + (f" (tried: {', '.join(tried)})" if len(tried) > 1 else ""))
+        return not_assessed(cluster.not_assessed_reason(query, source))
     try:
         findings = cluster.evaluate(_cluster_controls(catalog, benchmark, options), query, source)
     except ValueError as exc:
@@ -259,6 +258,7 @@ async def _cluster(name: str, hosts: tuple[Host, ...], cands: list[Host], result
                            None, (), benchmark)
     tried: list[str] = []
     failures: list[str] = []
+    last: ClusterScan | None = None
     for i, host in enumerate(cands):
         tried.append(host.name)
         scan = scans[host.name]
@@ -286,11 +286,14 @@ async def _cluster(name: str, hosts: tuple[Host, ...], cands: list[Host], result
             continue
         result = assess_cluster(name, members, tuple(tried), host.name, query, records, benchmark, catalog, options,
                                 collected_at=at)
-        if result.assessed or i == len(cands) - 1:
+        if result.assessed or len(cands) == 1:
             return result
         failures.append(f"{host.name}: {result.status.removeprefix('not assessed: ')}")
-    return ClusterScan(name, members, "not assessed: no control-plane host answered the cluster query ("
-                       + "; ".join(failures) + ")", None, tuple(tried), benchmark)
+        last = result
+    status = "not assessed: no control-plane host answered the cluster query (" + "; ".join(failures) + ")"
+    if len(cands) > 1 and last is not None:   # the last answer's records stay, as evidence of why
+        return dataclasses.replace(last, status=status)
+    return ClusterScan(name, members, status, None, tuple(tried), benchmark)
 
 
 async def _query_only(host: Host, options: ScanOptions,

@@ -5,9 +5,9 @@ from the plan (:meth:`RecordKind.render`) and turns the records that part prints
 (:meth:`RecordKind.parse`), side by side in one class. A record names what it is about (its key:
 the path variable, the path expression, the folder expression, the component), so records parse
 into facts without the plan that rendered them, and an evidence bundle needs no plan to be read
-again. Adding a fact kind (say ``kubectl get … -o json``) is one class here, appended to
-:data:`KINDS`, plus the check kind in ``evaluate.py`` that reads its facts; its payload may be any
-size (a record runs until the next nonce-framed header).
+again. Adding a fact kind is one class here, appended to :data:`KINDS`, plus what reads its facts;
+its payload may be any size (a record runs until the next nonce-framed header). :class:`KubeKind`
+(the cluster query, read by ``cluster.py``) was added that way.
 
 Wire format of a record, as ``script.py`` frames it::
 

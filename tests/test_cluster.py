@@ -255,8 +255,12 @@ def test_nodes_without_a_query_render_nothing_for_it():
     assert "kubectl" not in S.render(plain, "ab" * 8)
 
 
+SHELLS = [s for s in (["dash"], ["bash", "--posix"], ["busybox", "sh"]) if shutil.which(s[0])]
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-def test_the_rendered_shell_runs_a_real_kubectl(tmp_path):
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_rendered_shell_runs_a_real_kubectl(tmp_path, shell):
     api = KubeAPI("127.0.0.1", load("planted")).start()
     try:
         cfg = tmp_path / "admin.conf"
@@ -265,7 +269,7 @@ def test_the_rendered_shell_runs_a_real_kubectl(tmp_path):
         src = S.render(_plan(KubeTarget(kubectl=shutil.which("kubectl"), kubeconfig=str(cfg))), nonce)
         home = tmp_path / "home"
         home.mkdir()
-        out = subprocess.run(["sh", "-s"], input=src.encode(), capture_output=True, timeout=60,
+        out = subprocess.run([*shell, "-s"], input=src.encode(), capture_output=True, timeout=60,
                              env={"PATH": os.environ["PATH"], "HOME": str(home)}).stdout
     finally:
         api.stop()
@@ -325,3 +329,24 @@ def test_inventory_cluster_source_must_be_a_boolean_on_a_host(tmp_path):
     path.write_text("defaults:\n  cluster_source: true\nhosts:\n  a: {roles: [control-plane]}\n")
     with pytest.raises(InventoryError, match=r"unknown key 'cluster_source' in defaults"):
         load_inventory(path, check_files=False)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_shell_says_when_no_kubectl_is_found(tmp_path, shell):
+    nonce = "ef" * 8
+    src = S.render(_plan(KubeTarget()), nonce)
+    exe = shutil.which(shell[0])
+    assert exe is not None
+    out = subprocess.run([exe, *shell[1:], "-s"], input=src.encode(), capture_output=True, timeout=60,
+                         env={"PATH": str(tmp_path)}).stdout       # nothing on PATH, no admin.conf here
+    q = F.build(S.parse(out, nonce), ()).kube
+    assert q is not None and q.state == "missing" and "looked for kubectl with /etc/kubernetes/admin.conf" in q.message
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_an_unreadable_kubeconfig_is_reported_not_run(tmp_path):
+    nonce = "ef" * 8
+    src = S.render(_plan(KubeTarget(kubectl="kubectl", kubeconfig=str(tmp_path / "missing.conf"))), nonce)
+    out = subprocess.run(["sh", "-s"], input=src.encode(), capture_output=True, timeout=60).stdout
+    q = F.build(S.parse(out, nonce), ()).kube
+    assert q is not None and q.state == "unreadable" and q.kubeconfig == str(tmp_path / "missing.conf")

@@ -34,7 +34,7 @@ from .inventory import load_inventory, shared_endpoints
 from .models import Catalog, Host, ScanReport, SSHSettings
 from .report import FORMATS, build, check_out_dir, check_writable, console, write_atomic
 from .report import write as write_reports
-from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
+from .runner import ScanOptions, check_paths, cluster_sources, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL, EXIT_NOT_ASSESSED = 0, 1, 2, 3, 4
@@ -272,6 +272,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     selection = _selection(args, catalog, bench)
     hosts = load_inventory(args.inventory, check_files=False)       # prints only; contacts nothing
     check_paths(hosts, catalog)
+    sources = {cands[0].name: name for name, cands in
+               cluster_sources(hosts, catalog, ScanOptions(benchmark=bench, selection=selection)).items() if cands}
     if args.host:
         hosts = tuple(h for h in hosts if h.name == args.host)
         if not hosts:
@@ -279,9 +281,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     require_controls(hosts, catalog, bench, selection)
     for host in hosts:
         options = ScanOptions(benchmark=bench, selection=selection)
-        plan = plan_for(host, catalog, options)
+        plan = plan_for(host, catalog, options, kube=host.name in sources)
+        query = (f"; it also runs the query of cluster '{sources[host.name]}' (section 5)" if host.name in sources
+                 else "")
         print(f"# host {host.name} ({host.address}): probes for {bench} ({', '.join(b.id for b in candidates(catalog, bench))}); "
-              f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan)")
+              f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan){query}")
         print(S.render(plan, "0" * 16))
     return EXIT_OK
 

@@ -350,3 +350,15 @@ def test_an_unreadable_kubeconfig_is_reported_not_run(tmp_path):
     out = subprocess.run(["sh", "-s"], input=src.encode(), capture_output=True, timeout=60).stdout
     q = F.build(S.parse(out, nonce), ()).kube
     assert q is not None and q.state == "unreadable" and q.kubeconfig == str(tmp_path / "missing.conf")
+
+
+def test_plan_shows_the_cluster_query_on_each_source_host_only(tmp_path, capsys):
+    from fleetbench.cli import main
+    path = tmp_path / "inv.yaml"
+    path.write_text("hosts:\n  cp-a: {roles: [control-plane], cluster: a}\n  cp-b: {roles: [control-plane], cluster: a}\n"
+                    "  w: {roles: [worker], cluster: a}\n")
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    scripts = {block.split(" ", 1)[0]: block for block in out.split("# host ")[1:]}
+    assert "query of cluster 'a'" in scripts["cp-a"] and " get pods,serviceaccounts," in scripts["cp-a"]
+    assert " get pods," not in scripts["cp-b"] and " get pods," not in scripts["w"]

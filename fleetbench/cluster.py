@@ -375,6 +375,6 @@ def not_assessed_reason(query: KubeQuery, host: str) -> str:
     if query.state == "unreadable":
         return f"kubeconfig {query.kubeconfig} on {host} is not readable by the scanning user"
     if query.state == "truncated":
-        return (f"the answer of kubectl on {host} was larger than the cap ({msg}); "
-                "raise it with --max-output or query a smaller cluster")
+        return (f"the answer of kubectl on {host} was larger than the cap ({msg}, records.MAX_KUBE_BYTES): "
+                "cut, so not judged")
     return f"kubectl on {host} failed: {msg or 'no message'}"

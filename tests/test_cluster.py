@@ -233,6 +233,9 @@ def test_an_answer_at_the_cap_is_truncated_not_judged():
     records = [S.Record("kube", (), b" " * (MAX_KUBE_BYTES + 1)), S.Record("kuberc", ("ran", "141"), b"kubectl\n/k\n")]
     q = F.build(records, ()).kube
     assert q is not None and q.state == "truncated" and q.payload == b""
+    c = assess_cluster("prod", ("cp-1",), ("cp-1",), "cp-1", q, (), "cis-1.10", CATALOG, ScanOptions("cis-1.10"))
+    assert c.status == ("not assessed: the answer of kubectl on cp-1 was larger than the cap (more than 64 MiB, "
+                        "records.MAX_KUBE_BYTES): cut, so not judged")
 
 
 def _plan(target: KubeTarget) -> Plan:

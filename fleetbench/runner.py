@@ -130,8 +130,8 @@ def cluster_sources(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOpti
     for host in hosts:
         cands = out.setdefault(host.cluster, [])
         targets = host_targets(host, catalog)
-        if POLICIES in targets and any(c.target == POLICIES for b in benches
-                                       for c, _ in options.selection.controls(b, targets)):
+        if POLICIES in targets and any(c.target == POLICIES and not skipped for b in benches
+                                       for c, skipped in options.selection.controls(b, targets)):
             cands.append(host)
     if not any(out.values()):             # section 5 selected nowhere (--targets node, --check 1.2): no clusters
         return {}

@@ -299,6 +299,7 @@ def test_no_clusters_when_section_5_is_not_selected():
     from fleetbench.select import Selection
     hosts = (host("a1", "a"),)
     assert cluster_sources(hosts, CATALOG, ScanOptions("cis-1.10", Selection(targets=("node",)))) == {}
+    assert cluster_sources(hosts, CATALOG, ScanOptions("cis-1.10", Selection(skips=("5",)))) == {}   # no query for INFOs
 
 
 def test_catalog_refuses_an_unknown_rule(tmp_path):

@@ -366,3 +366,34 @@ def test_plan_shows_the_cluster_query_on_each_source_host_only(tmp_path, capsys)
     scripts = {block.split(" ", 1)[0]: block for block in out.split("# host ")[1:]}
     assert "query of cluster 'a'" in scripts["cp-a"] and " get pods,serviceaccounts," in scripts["cp-a"]
     assert " get pods," not in scripts["cp-b"] and " get pods," not in scripts["w"]
+
+
+def _report_with_clusters():
+    from datetime import UTC, datetime
+
+    from fleetbench.models import ClusterScan, ScanReport
+    items = [pod("debug", "shop", csc={"privileged": True}), pod("web", "shop", sc=GOOD_SC)]
+    q = KubeQuery("ok", "kubectl", "/etc/kubernetes/admin.conf", "", json.dumps({"items": items}).encode())
+    ok = assess_cluster("shop", ("cp-1", "w-1"), ("cp-1",), "cp-1", q, (), "cis-1.10", CATALOG, ScanOptions("cis-1.10"))
+    dark = ClusterScan("dark", ("cp-9",), "not assessed: kubectl on cp-9 failed: connection refused", None, ("cp-9",),
+                       "cis-1.10")
+    now = datetime.now(UTC)
+    return ScanReport("0.1.0", "cis-1.10", "d", now, now, (), {}, clusters=(ok, dark))
+
+
+def test_report_model_round_trips_clusters_and_console_shows_a_block_each():
+    from fleetbench.report import console, from_dict
+    from fleetbench.report.model import build, to_dict
+    model = build(_report_with_clusters())
+    data = to_dict(model)
+    assert to_dict(from_dict(data)) == data and data["schema"] == 2
+    shop = data["clusters"][0]
+    assert set(shop) == {"name", "status", "source_host", "hosts", "results"}
+    assert set(shop["results"][0]) == {"id", "check", "title", "status", "scored", "automated", "actual", "offending",
+                                       "offending_count", "reason", "remediation"}
+    priv = next(r for r in shop["results"] if r["id"] == "5.2.2")
+    assert (priv["status"], priv["offending"]) == ("FAIL", ["Pod/shop/debug"])
+    text = console.render(model)
+    assert "=== cluster shop (hosts: cp-1, w-1) ===" in text and "1 offending: Pod/shop/debug" in text
+    assert "[NOT ASSESSED] section 5: kubectl on cp-9 failed: connection refused" in text
+    assert "cluster dark: section 5 NOT assessed" in text

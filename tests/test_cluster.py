@@ -397,3 +397,17 @@ def test_report_model_round_trips_clusters_and_console_shows_a_block_each():
     assert "=== cluster shop (hosts: cp-1, w-1) ===" in text and "1 offending: Pod/shop/debug" in text
     assert "[NOT ASSESSED] section 5: kubectl on cp-9 failed: connection refused" in text
     assert "cluster dark: section 5 NOT assessed" in text
+
+
+def test_bundle_redacts_secret_looking_env_values_in_the_query_answer():
+    from fleetbench.bundle import _redact_record
+    from fleetbench.redact import REDACTED
+    p = pod("api", container={"env": [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "MODE", "value": "prod"}]})
+    p["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": '{"password": "hunter2"}',
+                                    "team": "a"}
+    rec = _redact_record(S.Record("kube", (), json.dumps({"items": [p]}).encode()))
+    assert b"hunter2" not in rec.payload
+    item = json.loads(rec.payload)["items"][0]
+    assert item["spec"]["containers"][0]["env"] == [{"name": "DB_PASSWORD", "value": REDACTED},
+                                                    {"name": "MODE", "value": "prod"}]
+    assert item["metadata"]["annotations"] == {"team": "a"}

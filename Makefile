@@ -24,6 +24,11 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# a REAL kubectl answers the cluster query in the lab (tests/lab/kubeapi.py); any kubectl on PATH will do,
+	@# else Debian's kubernetes-client (Apache-2.0)
+	@command -v kubectl >/dev/null 2>&1 || { echo "installing Debian package: kubernetes-client (kubectl)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  kubernetes-client >/dev/null; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

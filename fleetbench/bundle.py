@@ -15,7 +15,14 @@ Format (JSON, ``"kind": "fleetbench-evidence"``, ``"schema": 2``)::
                  "ran_by", "concurrency", "timeout"},          # the scan's settings, as in its report
      "hosts": [{"name", "address", "roles", "groups", "paths", "status", "error",
                 "started", "seconds", "known_hosts", "collected_at", "stdout_sha256",   # the last three when status is "ok"
-                "records": [{"type", "args", "payload_b64", "sha256"}]}]}
+                "records": [{"type", "args", "payload_b64", "sha256"}]}],
+     "clusters": [{"name", "hosts", "status", "source_host", "tried", "benchmark", "collected_at",
+                   "records": [...]}]}     # the cluster query's kube/kuberc records (none when not assessed)
+
+``clusters`` (optional: absent in bundles made before section 5 was decided per cluster) keeps each
+cluster's query answer once, so ``evaluate`` re-decides section 5 offline; the source host's own
+records leave the query out. In the query's JSON, container environment values with secret-looking
+names are redacted and ``last-applied-configuration`` annotations dropped (Secrets are never listed).
 
 Schema 1 bundles (records framed by position, with the plan beside them) are refused with a
 one-line message: re-collect them. Every field is checked on load (type, base64, sha256, dates);
@@ -47,7 +54,7 @@ from .connect import HostFailure
 from .errors import HostError, HostStatus, InputError
 from .models import Catalog, Host, HostScan, Record, ScanReport, SSHSettings
 from .redact import REDACTED, redact_argv, redact_text, redact_value
-from .runner import ScanOptions, assess, plan_for
+from .runner import AUTO, ScanOptions, assess, assess_cluster, plan_for
 
 KIND = "fleetbench-evidence"
 SCHEMA = 2
@@ -65,6 +72,7 @@ class Bundle:
     path: str
     data: Mapping[str, Any]
     records: tuple[tuple[Record, ...], ...]  #: per entry of data["hosts"]; empty for a host not assessed
+    cluster_records: tuple[tuple[Record, ...], ...] = ()  #: per entry of data["clusters"]
 
 
 def _redact_record(rec: Record) -> Record:
@@ -81,9 +89,44 @@ def _redact_record(rec: Record) -> Record:
     if rec.type == "journal":      # k3s's log lines carry its components' arguments
         lines = rec.payload.decode("utf-8", "surrogateescape").split("\n")
         return Record(rec.type, rec.args, "\n".join(redact_text(line) for line in lines).encode("utf-8", "surrogateescape"))
+    if rec.type == "kube":
+        return Record(rec.type, rec.args, _redact_kube(rec.payload))
     if rec.type in ("read", "dirfile"):
         return Record(rec.type, rec.args, _SECRET_KEY.sub(lambda m: m.group(1) + REDACTED.encode(), rec.payload))
     return rec
+
+
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _redact_kube(payload: bytes) -> bytes:
+    """The query's JSON with env values of secret-looking names redacted and last-applied annotations
+    (an object's whole manifest, values included) dropped; an answer that is not JSON stays as it is."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return payload
+    for item in data.get("items") or () if isinstance(data, dict) else ():
+        if not isinstance(item, dict):
+            continue
+        notes = (item.get("metadata") or {}).get("annotations")
+        if isinstance(notes, dict):
+            notes.pop(_LAST_APPLIED, None)
+        spec = item.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        for key in ("initContainers", "containers", "ephemeralContainers"):
+            for c in spec.get(key) or ():
+                for env in (c.get("env") or ()) if isinstance(c, dict) else ():
+                    if isinstance(env, dict) and isinstance(env.get("value"), str):
+                        env["value"] = redact_value(str(env.get("name", "")), env["value"])
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _records_json(records: tuple[Record, ...] | list[Record]) -> list[dict[str, Any]]:
+    redacted = [_redact_record(r) for r in records]
+    return [{"type": r.type, "args": list(r.args), "payload_b64": base64.b64encode(r.payload).decode(),
+             "sha256": hashlib.sha256(r.payload).hexdigest()} for r in redacted]
 
 
 def _covers(records: tuple[Record, ...], need: P.Plan, host: str, benchmark: str, where: str) -> None:
@@ -104,15 +147,16 @@ def to_bundle(report: ScanReport) -> dict[str, Any]:
             "started": h.started.isoformat(), "seconds": h.seconds, "known_hosts": h.known_hosts,
         }
         if h.collected is not None:
-            records = [_redact_record(r) for r in h.collected.records]
-            entry.update(
-                collected_at=h.collected.collected_at.isoformat(), stdout_sha256=h.collected.stdout_sha256,
-                records=[{"type": r.type, "args": list(r.args), "payload_b64": base64.b64encode(r.payload).decode(),
-                          "sha256": hashlib.sha256(r.payload).hexdigest()} for r in records])
+            entry.update(collected_at=h.collected.collected_at.isoformat(), stdout_sha256=h.collected.stdout_sha256,
+                         records=_records_json(h.collected.records))
         hosts.append(entry)
+    clusters = [{"name": c.name, "hosts": list(c.hosts), "status": c.status, "source_host": c.source_host,
+                 "tried": list(c.tried), "benchmark": c.benchmark,
+                 "collected_at": c.collected_at.isoformat() if c.collected_at else None,
+                 "records": _records_json(c.records)} for c in report.clusters]
     return {"kind": KIND, "schema": SCHEMA, "tool_version": report.tool_version,
             "created": report.finished.isoformat(), "catalog_digest": report.catalog_digest,
-            "benchmark": report.benchmark, "options": dict(report.options), "hosts": hosts}
+            "benchmark": report.benchmark, "options": dict(report.options), "hosts": hosts, "clusters": clusters}
 
 
 # --------------------------------------------------------------------------- validation on load
@@ -177,6 +221,41 @@ def _fields(obj: dict[str, Any], spec: dict[str, tuple[_Check, str]], at: str, w
             raise BundleError(where, f"{at}{key}: expected {expected}, found {json.dumps(obj[key])[:60]}")
 
 
+_CLUSTER: dict[str, tuple[_Check, str]] = {
+    "name": (_is_str, "text"), "hosts": (_is_strs, "a list of text"), "status": (_is_str, "text"),
+    "source_host": (lambda v: v is None or isinstance(v, str), "text or null"), "tried": (_is_strs, "a list of text"),
+    "benchmark": (_is_str, "a benchmark id"),
+    "collected_at": (lambda v: v is None or _is_date(v), "an ISO 8601 date or null"),
+    "records": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
+}
+
+
+def _decode(recs: list[dict[str, Any]], at: str, who: str, where: str) -> tuple[Record, ...]:
+    records = []
+    for j, rec in enumerate(recs):
+        rat = f"{at}records[{j}]."
+        _fields(rec, _RECORD, rat, where)
+        try:
+            payload = base64.b64decode(rec["payload_b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BundleError(where, f"{rat}payload_b64: expected base64 text") from None
+        if hashlib.sha256(payload).hexdigest() != rec["sha256"]:
+            raise BundleError(where, f"{who}: a '{rec['type']}' record does not match its sha256: the bundle was altered")
+        records.append(Record(rec["type"], tuple(rec["args"]), payload))
+    return tuple(records)
+
+
+def _validate_clusters(data: dict[str, Any], where: str) -> tuple[tuple[Record, ...], ...]:
+    clusters = data.get("clusters", [])
+    if not isinstance(clusters, list) or not all(isinstance(c, dict) for c in clusters):
+        raise BundleError(where, "clusters: expected a list of objects")
+    out = []
+    for i, c in enumerate(clusters):
+        _fields(c, _CLUSTER, f"clusters[{i}].", where)
+        out.append(_decode(c["records"], f"clusters[{i}].", f"cluster #{i + 1} ({c['name']})", where))
+    return tuple(out)
+
+
 def _validate(data: dict[str, Any], where: str) -> tuple[tuple[Record, ...], ...]:
     """Check every field a bundle must have; return each host's records, decoded and verified."""
     _fields(data, _TOP, "", where)
@@ -223,7 +302,7 @@ def load_bundle(path: str | Path) -> Bundle:
                                        "read; re-collect with fleetbench scan --bundle")
     if data.get("schema") != SCHEMA:
         raise BundleError(f"{path}:1", f"bundle schema {data.get('schema')!r} is not supported (expected {SCHEMA})")
-    return Bundle(str(path), data, _validate(data, str(path)))
+    return Bundle(str(path), data, _validate(data, str(path)), _validate_clusters(data, str(path)))
 
 
 def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> ScanReport:
@@ -255,8 +334,19 @@ def evaluate_bundle(bundle: Bundle, catalog: Catalog, options: ScanOptions) -> S
                               findings=findings, facts=facts, detection=detection, known_hosts=known_hosts))
     created = datetime.fromisoformat(data["created"])
     sel = options.selection
+    clusters = []
+    for c, records in zip(data.get("clusters", []), bundle.cluster_records, strict=True):
+        bench = c["benchmark"] if options.benchmark == AUTO else options.benchmark
+        at = datetime.fromisoformat(c["collected_at"]) if c["collected_at"] else None
+        query = F.build(records, ()).kube if records else None
+        if bench not in catalog.benchmarks:
+            raise BundleError(where, f"cluster {c['name']}: benchmark {bench!r} is not in the catalog")
+        why = "" if c["status"] == "ok" else c["status"].removeprefix("not assessed: ")
+        clusters.append(assess_cluster(c["name"], tuple(c["hosts"]), tuple(c["tried"]), c["source_host"], query,
+                                       records, bench, catalog, options, why, at))
     return ScanReport(tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=min((s.started for s in scans), default=created), finished=created, hosts=tuple(scans),
+                      clusters=tuple(clusters),
                       options={**data["options"], "targets": list(sel.targets), "check": list(sel.checks),
                                "skip": list(sel.skips), "evaluated_from": where,
                                "collected_with_catalog": data["catalog_digest"]})

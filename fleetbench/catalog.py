@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ops, yamlsrc
+from .cluster import EXEMPTING, RULES
 from .errors import CatalogError
 from .models import Benchmark, Catalog, Check, Component, Control, PathVar, Test
 from .yamlsrc import LDict, LList
@@ -47,7 +48,7 @@ _CHECK_KEYS = {
     "setting": {"flag", "op", "value", "config_key", "gate", "tests", "combine", "config"},
     "encryption": {"flag", "allowed"},
     "manual": set(),
-    "cluster": set(),
+    "cluster": {"rule", "exempt_namespaces"},
 }
 _OVERRIDABLE = {"mode", "owner", "value", "allowed", "missing", "title", "remediation", "path", "paths", "config"}
 
@@ -355,6 +356,14 @@ def _load_check(c: _Ctx, node: LDict, components: dict[str, Component]) -> Check
             raise c.fail(node, None, f"an encryption check needs 'allowed' providers{what}")
     elif not fields["remediation"]:
         raise c.fail(node, None, f"a {kind} check needs 'remediation' text saying what to review{what}")
+    if kind == "cluster":
+        rule = c.text(node, "rule", False) or ""
+        if rule and rule not in RULES:
+            raise c.fail(node, "rule", f"unknown cluster rule '{rule}'{what} (expected one of: {', '.join(sorted(RULES))})")
+        fields.update(rule=rule, exempt=c.strings(node, "exempt_namespaces"))
+        if fields["exempt"] and rule not in EXEMPTING:
+            raise c.fail(node, "exempt_namespaces", f"'exempt_namespaces' needs a rule that looks at namespaced "
+                                                    f"objects{what}")
     return Check(**fields)
 
 

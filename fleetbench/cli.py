@@ -53,7 +53,7 @@ from .report import FORMATS, build, check_out_dir, check_writable, console, writ
 from .report import write as write_reports
 from .report.model import Report
 from .runlog import RunLog
-from .runner import ScanOptions, check_paths, plan_for, probe_command, scan
+from .runner import ScanOptions, check_paths, cluster_sources, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
 from .sshconfig import resolve, resolve_hops, with_config_file
 from .waivers import Rule
@@ -477,13 +477,14 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
 
 
 def exit_code(data: Report, new_failures: int | None = None) -> int:
-    """4 if a host was not assessed; else 3 for a FAIL no waiver accepts (with --fail-on-new: only a
-    new one counts); else 0."""
-    if data.summary.hosts_not_assessed:
+    """4 if a host or a cluster was not assessed; else 3 for a FAIL no waiver accepts, on a host or a
+    cluster (with --fail-on-new: only a new FAIL of a host counts); else 0."""
+    if data.summary.hosts_not_assessed or any(not c.assessed for c in data.clusters):
         return EXIT_NOT_ASSESSED
     if new_failures is not None:
         return EXIT_FAIL if new_failures else EXIT_OK
-    return EXIT_FAIL if any(r.counts_as_fail for h in data.hosts for r in h.results) else EXIT_OK
+    failing = any(r.counts_as_fail for h in data.hosts for r in h.results)
+    return EXIT_FAIL if failing or any(c.summary["FAIL"] for c in data.clusters) else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -508,6 +509,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     hosts = _resolved(load_inventory(args.inventory, check_files=False,      # prints only; contacts nothing
                                      role_map=parse_role_map(args.role_map)), args)
     check_paths(hosts, catalog)
+    sources = {cands[0].name: name for name, cands in
+               cluster_sources(hosts, catalog, ScanOptions(benchmark=bench, selection=selection)).items() if cands}
     if args.host:
         hosts = tuple(h for h in hosts if h.name == args.host)
         if not hosts:
@@ -515,9 +518,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     require_controls(hosts, catalog, bench, selection)
     for host in hosts:
         options = ScanOptions(benchmark=bench, selection=selection)
-        plan = plan_for(host, catalog, options)
+        plan = plan_for(host, catalog, options, kube=host.name in sources)
+        query = (f"; it also runs the query of cluster '{sources[host.name]}' (section 5)" if host.name in sources
+                 else "")
         print(f"# host {host.name} ({host.address}): probes for {bench} ({', '.join(b.id for b in candidates(catalog, bench))}); "
-              f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan)")
+              f"runs as `{probe_command(host)}` with this script on stdin (nonce is fresh per scan){query}")
         print(S.render(plan, "0" * 16))
     return EXIT_OK
 

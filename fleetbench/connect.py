@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import getpass
 import hashlib
 import hmac
@@ -34,7 +33,6 @@ import logging
 import os
 import re
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 import asyncssh
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from .atomic import write_atomic
 from .errors import HostError, HostStatus, InputError
 from .models import Host, SSHSettings
 from .sshconfig import resolve_hops
@@ -348,18 +347,7 @@ def record_host_key(path: str, pattern: str, key_line: str) -> None:
         digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
         name = f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
     text = old + (b"" if not old or old.endswith(b"\n") else b"\n") + f"{name} {key_line}\n".encode()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, text, mode)
 
 
 async def run_script(conn: asyncssh.SSHClientConnection, command: str, script: str, max_output: int) -> Batch:

@@ -60,8 +60,8 @@ def evaluate(control: Control, facts: HostFacts, catalog: Catalog, skipped: bool
     if check.kind == "manual":
         return Finding(control, Status.WARN, "manual review", "", "", remediation, "manual check")
     if check.kind == "cluster":
-        return Finding(control, Status.WARN, "manual review", "", "", remediation,
-                       "cluster-wide check: needs the Kubernetes API, which is not read over SSH; review by hand")
+        return Finding(control, Status.WARN, "manual review", "", "", remediation,   # the runner decides section 5
+                       "cluster-wide check: decided once per cluster (the report's clusters), not per host")
     outcome = _KINDS[check.kind](check, facts, catalog)
     if outcome.holds is None:
         status = Status.WARN

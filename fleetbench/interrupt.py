@@ -1,22 +1,26 @@
 """SIGINT / SIGTERM during a run: the first one stops the scan cleanly, a second one ends it at once.
 
 Why not asyncio's ``loop.add_signal_handler``: a second signal must end the process from wherever
-it is (also while report files are written, after the event loop is gone), and it must do so by
-raising, so that ``write_atomic`` removes its temporary file on the way out. A Python signal
-handler runs in the main thread between two bytecodes, and the exception it raises unwinds
-through every ``finally``; so:
+it is (also while report files are written, after the event loop is gone). A Python signal handler
+runs in the main thread between two bytecodes, wherever the program is; so:
 
 - first signal: :attr:`Interrupts.signal` is set and the callback given to :meth:`Interrupts.on_first`
   runs (the runner's: wake the event loop, which cancels the hosts in flight and starts no more);
-- second signal: ``SystemExit(128 + signum)`` (130 for SIGINT, 143 for SIGTERM) is raised at once.
+- second signal: the process ends at once with 128 + signum (130 for SIGINT, 143 for SIGTERM), after
+  removing the temporary files still being written (:func:`fleetbench.atomic.remove_pending`). Not by
+  raising: an exception raised in a signal handler can land in a ``__del__`` or a callback, where
+  Python only prints it and goes on, so the run would not stop.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
+
+from .atomic import remove_pending
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -41,7 +45,9 @@ class Interrupts:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal is not None:
-            raise SystemExit(128 + signum)
+            remove_pending()
+            os.write(2, f"fleetbench: second {signal.Signals(signum).name}: stopped at once\n".encode())
+            os._exit(128 + signum)
         self.signal = signum
         if self._callback is not None:
             self._callback()

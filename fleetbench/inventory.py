@@ -31,9 +31,9 @@ from .yamlsrc import LDict, LList
 _SETTINGS: dict[str, str] = {
     "port": "int", "user": "str", "key_files": "list", "known_hosts": "str", "jump": "jump",
     "become": "str", "ssh_config": "str", "connect_timeout": "number", "timeout": "number",
-    "roles": "list", "paths": "map", "cluster": "str",
+    "roles": "list", "paths": "map", "cluster": "str", "kubeconfig": "str", "kubectl": "str",
 }
-_HOST_ONLY = {"address": "str", "groups": "list"}
+_HOST_ONLY = {"address": "str", "groups": "list", "cluster_source": "bool"}
 _GROUP_ONLY = {"groups": "list"}
 _ROLE_ALIASES = ROLE_ALIASES
 #: settings that name files on this machine: they must exist when a scan is to use them
@@ -168,6 +168,8 @@ def _block(body: Any, spec: dict[str, str], where: _Where, what: str, line: int)
                 parse_jumps(value)
             except ValueError as exc:
                 raise InventoryError(at, f"{what}.{key}: {exc}") from None
+        if kind == "bool" and not isinstance(value, bool):
+            raise InventoryError(at, f"{what}.{key} must be true or false, got {value!r}")
         if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536):
             raise InventoryError(at, f"{what}.{key} must be a port number (1-65535), got {value!r}")
         if kind == "number" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
@@ -239,7 +241,9 @@ def _resolve(name: str, block: LDict, groups: dict[str, LDict], defaults: LDict,
     )
     return Host(name=name, address=str(address), roles=tuple(r for r in ROLES if r in roles),
                 groups=tuple(block.get("groups") or ()), ssh=ssh, paths=paths, origin=where(line),
-                cluster=_str(first("cluster")) or DEFAULT_CLUSTER, sources=sources)
+                cluster=_str(first("cluster")) or DEFAULT_CLUSTER, sources=sources,
+                cluster_source=block.get("cluster_source") is True,
+                kubeconfig=_str(first("kubeconfig")), kubectl=_str(first("kubectl")))
 
 
 def _absolute(path: str) -> str:

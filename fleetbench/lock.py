@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from .atomic import at_abort, forget_abort
 from .errors import FleetbenchError
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,16 @@ class RunLock:
             fh.close()                    # closing drops the flock if it was taken
             raise
         self._fh = fh
+        at_abort(self._empty_now)
+
+    def _empty_now(self) -> None:
+        """On an immediate exit (second signal): empty the holder line; the kernel drops the flock."""
+        if self._fh is not None:
+            os.ftruncate(self._fh.fileno(), 0)
 
     def release(self) -> None:
         """Empty the file (the lock is free) and drop the flock; safe to call twice."""
+        forget_abort(self._empty_now)
         fh, self._fh = self._fh, None
         if fh is None:
             return

@@ -72,6 +72,9 @@ class Host:
     origin: str                           #: "inventory.yaml:12", for messages
     cluster: str = "default"              #: the Kubernetes cluster the host belongs to (``cluster:``)
     sources: Mapping[str, str] = field(default_factory=dict)  #: setting → where it came from ("inv.ini:4", "host_vars/a.yml")
+    cluster_source: bool = False          #: ``cluster_source: true``: query its cluster's API from this host first
+    kubeconfig: str | None = None         #: ``kubeconfig:`` on the node, for the cluster query (None: found by the probe)
+    kubectl: str | None = None            #: ``kubectl:`` command on the node, e.g. "k3s kubectl" (None: found by the probe)
 
 
 # --------------------------------------------------------------------------- catalog
@@ -140,6 +143,9 @@ class Check:
     allowed: tuple[str, ...] = ()         #: encryption: allowed first providers
     optional: str = ""                    #: file: CIS counts it only when in use; set: PASS with this reason when
                                           #: no running process names it and no file exists ("no … in use")
+    # kind == cluster
+    rule: str = ""                        #: the cluster rule (``cluster.RULES``) that decides it; "" = review by hand
+    exempt: tuple[str, ...] = ()          #: namespaces the rule does not look at (``exempt_namespaces``)
     # all kinds
     missing: Literal["pass", "fail"] = "fail"  #: verdict when nothing is set / no file exists
 
@@ -251,6 +257,7 @@ class HostFacts:
     versions: Mapping[str, str] = field(default_factory=dict)  #: component → its `--version` output
     dirs: Mapping[str, tuple[Content, ...]] = field(default_factory=dict)  #: folder expr → its *.conf files
     denied: frozenset[str] = frozenset()  #: paths hidden by a folder the scanning user cannot search
+    kube: KubeQuery | None = None         #: the cluster query's answer, on a cluster's source host only
 
 
 # --------------------------------------------------------------------------- results
@@ -314,6 +321,66 @@ class Collected:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeQuery:
+    """The answer of the one ``kubectl get … -o json`` a cluster's source host ran (``records.KubeKind``).
+
+    ``state``: ``ok`` (payload is the JSON, complete), ``truncated`` (the payload hit the cap),
+    ``missing`` (no kubectl found), ``unreadable`` (the kubeconfig), ``failed`` (kubectl's exit
+    status was not 0: API unreachable, refused, …; ``message`` holds its stderr).
+    """
+
+    state: Literal["ok", "truncated", "missing", "unreadable", "failed"]
+    command: str                          #: how kubectl was run, for the evidence ("kubectl (kubeadm)")
+    kubeconfig: str
+    message: str = ""                     #: kubectl's stderr, or why it was not run
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFinding:
+    """The verdict of one section-5 control on one cluster, with the objects that break it."""
+
+    control: Control
+    status: Status
+    expected: str
+    actual: str                           #: "3 of 41 pods", "no ClusterRoleBinding beyond kubeadm's"
+    offending: tuple[str, ...]            #: "Kind/namespace/name" ("Kind/name" when cluster-scoped), first 20
+    offending_count: int                  #: all of them
+    source: str                           #: the query it was decided from
+    remediation: str
+    reason: str = ""
+    waiver: Waiver | None = None          #: as on Finding: an accepted exception (waivers are matched by the lead's merge)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScan:
+    """Section 5 of one cluster: decided once, from one query on one of its control-plane hosts.
+
+    ``status`` is "ok", or "not assessed: <reason>" (no control-plane host reachable, kubectl missing,
+    kubeconfig unreadable, API unreachable or refusing); then there are no findings, and node checks
+    of its hosts are unaffected.
+    """
+
+    name: str
+    hosts: tuple[str, ...]                #: inventory hosts of the cluster, in order
+    status: str
+    source_host: str | None               #: the host whose query decided it
+    tried: tuple[str, ...]                #: control-plane hosts tried, in order
+    benchmark: str
+    findings: tuple[ClusterFinding, ...] = ()
+    records: tuple[Record, ...] = ()      #: the query's records, kept for evidence bundles
+    collected_at: datetime | None = None
+
+    @property
+    def assessed(self) -> bool:
+        return self.status == "ok"
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(f.status for f in self.findings)
+        return {s.value: counts.get(s, 0) for s in STATUSES}
+
+
+@dataclass(frozen=True, slots=True)
 class HostScan:
     host: Host
     benchmark: str
@@ -359,6 +426,7 @@ class ScanReport:
     hosts: tuple[HostScan, ...]
     options: Mapping[str, Any]            #: what the user chose: targets, checks, insecure, ...
     run_id: str = field(default_factory=new_run_id)   #: names this run in reports and folders
+    clusters: tuple[ClusterScan, ...] = ()            #: section 5, once per cluster
 
     def summary(self) -> dict[str, int]:
         total: Counter[str] = Counter()

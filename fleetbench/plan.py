@@ -15,6 +15,17 @@ from .models import Catalog, Component, Control, PathVar
 
 
 @dataclass(frozen=True, slots=True)
+class KubeTarget:
+    """This host answers for its cluster: run the one read-only kubectl query (``records.KubeKind``).
+
+    ``kubectl`` / ``kubeconfig``: the inventory's overrides (None: found on the node).
+    """
+
+    kubectl: str | None = None
+    kubeconfig: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     components: tuple[Component, ...]     #: processes to look for in the one /proc walk
     path_vars: tuple[PathVar, ...]        #: variables to resolve, in order
@@ -24,6 +35,7 @@ class Plan:
     reads: tuple[str, ...]                #: path expressions whose content is read
     dirs: tuple[str, ...]                 #: folders whose *.conf files are read ("dir/*.yaml": those), in order
     env_components: tuple[str, ...]       #: components whose ETCD_* environment is read
+    kube: KubeTarget | None = None        #: set on a cluster's source host: its probe runs the cluster query
 
 
 def var_names(expr: str) -> list[str]:

@@ -5,9 +5,9 @@ from the plan (:meth:`RecordKind.render`) and turns the records that part prints
 (:meth:`RecordKind.parse`), side by side in one class. A record names what it is about (its key:
 the path variable, the path expression, the folder expression, the component), so records parse
 into facts without the plan that rendered them, and an evidence bundle needs no plan to be read
-again. Adding a fact kind (say ``kubectl get … -o json``) is one class here, appended to
-:data:`KINDS`, plus the check kind in ``evaluate.py`` that reads its facts; its payload may be any
-size (a record runs until the next nonce-framed header).
+again. Adding a fact kind is one class here, appended to :data:`KINDS`, plus what reads its facts;
+its payload may be any size (a record runs until the next nonce-framed header). :class:`KubeKind`
+(the cluster query, read by ``cluster.py``) was added that way.
 
 Wire format of a record, as ``script.py`` frames it::
 
@@ -35,6 +35,9 @@ reads      ``read EXPR``: the content (capped)
            ``readrc EXPR RC``: the path           RC: 0 | head's status | unset | absent | unreadable
 dirs       ``dir EXPR``: the folder
            ``dirfile EXPR LEN``: name \\n content   LEN: the name's length in bytes
+kube       ``kube``: kubectl's JSON (capped)      only on a cluster's source host (``plan.kube``)
+           ``kuberc STATE RC``: command \\n         STATE: ran | missing | unreadable
+           kubeconfig \\n kubectl's stderr
 =========  =====================================  ========================================
 """
 
@@ -48,13 +51,15 @@ from typing import ClassVar
 from urllib.parse import quote, unquote
 
 from .errors import BatchError
-from .models import Component, Content, FileStat, HostFacts, ProcessFact, Record, ResolvedPath
-from .plan import Plan, dir_glob, var_names
+from .models import Component, Content, FileStat, HostFacts, KubeQuery, ProcessFact, Record, ResolvedPath
+from .plan import KubeTarget, Plan, dir_glob, var_names
 
 __all__ = ["KINDS", "MAX_FILE_BYTES", "Builder", "Record", "RecordKind", "RenderContext", "HEADER_ONLY",
            "journal_argv", "key_text", "key_word", "missing"]
 
 MAX_FILE_BYTES = 1 << 20                  #: per file read; larger files are reported truncated
+#: the cluster query's answer: larger is "not assessed" (truncated); the source host's output cap grows by it
+MAX_KUBE_BYTES = 64 << 20
 STAT_FORMAT = "%a %u %g %U %G %F|%n"
 _KEY_SAFE = "/{}*,:=@+"                   # besides letters, digits and _.-~: kept readable in bundles
 
@@ -152,6 +157,8 @@ class Builder:
     contents: dict[str, Content] = field(default_factory=dict)
     dirs: dict[str, list[Content]] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
+    kube_payload: bytes | None = None
+    kube: KubeQuery | None = None
 
     def finish(self) -> HostFacts:
         processes: dict[str, ProcessFact] = {}
@@ -168,7 +175,8 @@ class Builder:
         return HostFacts(hostname=self.hostname, uid=self.uid, processes=processes, paths=self.paths,
                          stats=self.stats, trees={k: (tuple(v) if v is not None else None) for k, v in self.trees.items()},
                          contents=self.contents, versions=self.versions,
-                         dirs={k: tuple(v) for k, v in self.dirs.items()}, denied=frozenset(self.denied))
+                         dirs={k: tuple(v) for k, v in self.dirs.items()}, denied=frozenset(self.denied),
+                         kube=self.kube)
 
 
 # --------------------------------------------------------------------------- the kinds
@@ -571,9 +579,92 @@ class DirKind(RecordKind):
                 Content(_text(name), "truncated" if len(data) >= MAX_FILE_BYTES else "present", data))
 
 
+#: How each distribution's node holds kubectl and the admin kubeconfig, in the order the probe tries them:
+#: (label, the command's words, the kubeconfig)
+KUBECTLS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("kubeadm", ("kubectl",), "/etc/kubernetes/admin.conf"),
+    ("rke2", ("/var/lib/rancher/rke2/bin/kubectl",), "/etc/rancher/rke2/rke2.yaml"),
+    ("k3s", ("k3s", "kubectl"), "/etc/rancher/k3s/k3s.yaml"),
+)
+KUBE_RESOURCES = "pods,serviceaccounts,namespaces,roles,clusterroles,rolebindings,clusterrolebindings,networkpolicies"
+KUBE_TIMEOUT = "20s"                      #: kubectl's --request-timeout: an API that does not answer fails fast
+KUBE_DEADLINE = 60                        #: seconds (``timeout``, where the node has it): a wedged kubectl
+                                          #: must not cost the host its node results
+
+
+class KubeKind(RecordKind):
+    """The cluster query, on a cluster's source host only: ONE read-only ``kubectl get … -A -o json``.
+
+    No secrets are listed, nothing is written (``--cache-dir`` points at a path that cannot be
+    created, so kubectl keeps its discovery in memory), no ``jq`` and no ``auth can-i``: the JSON
+    comes back as it is and ``cluster.py`` decides everything. The command and kubeconfig come from
+    the inventory (``kubectl``, ``kubeconfig``) or from what the node has (:data:`KUBECTLS`, first
+    match), under ``timeout`` when the node has it. stdout is capped at :data:`MAX_KUBE_BYTES` + 1 bytes (``head -c``), so an answer that
+    reaches the cap is known to be cut; kubectl's stderr and exit status come back in ``kuberc``.
+    """
+
+    name, types = "kube", frozenset({"kube", "kuberc"})
+
+    def render(self, ctx: RenderContext) -> list[str]:
+        target: KubeTarget | None = ctx.plan.kube
+        if target is None:
+            return []
+        out = [f"KC={_q(target.kubeconfig or '')}; KL="]
+        if target.kubectl:
+            command = " ".join(_q(w) for w in shlex.split(target.kubectl))
+            out.append(f"set -- {command}; KL={_q('inventory')}")
+            cfgs = " ".join(_q(c) for _, _, c in KUBECTLS)
+            out.append(f'[ -n "$KC" ] || for f in {cfgs}; do [ -e "$f" ] && {{ KC=$f; break; }}; done')
+        else:
+            arms = []
+            for label, words, cfg in KUBECTLS:
+                test = (f"[ -x {_q(words[0])} ]" if words[0].startswith("/")
+                        else f"command -v {_q(words[0])} >/dev/null 2>&1")
+                arms.append(f"[ -e {_q(cfg)} ] && {test}; then set -- {' '.join(_q(w) for w in words)}; "
+                            f"KL={_q(label)}; [ -n \"$KC\" ] || KC={_q(cfg)}")
+            out.append("if " + "\nelif ".join(arms) + "\nfi")
+        looked = "; ".join(f"{' '.join(w)} with {c}" for _, w, c in KUBECTLS)
+        out += [
+            'if [ -z "$KL" ]; then r kuberc missing -; printf \'%s\\n%s\\n%s\' - "$KC" ' + _q("looked for " + looked),
+            'elif [ -z "$KC" ] || [ ! -r "$KC" ]; then r kuberc unreadable -; printf \'%s\\n%s\\n\' "$*" "$KC"',
+            "else",
+            f"  r kube; exec 4>&1; T=; command -v timeout >/dev/null 2>&1 && T='timeout {KUBE_DEADLINE}'",
+            f'  X=$( {{ {{ $T "$@" --kubeconfig "$KC" --cache-dir /dev/null/fleetbench --request-timeout={KUBE_TIMEOUT} '
+            f'get {KUBE_RESOURCES} -A -o json </dev/null 2>&3; echo "$?" >&3; }} | head -c {MAX_KUBE_BYTES + 1} >&4; }} 3>&1 )',
+            "  exec 4>&-; Kr=${X##*\n}; X=${X%\"$Kr\"}",
+            '  r kuberc ran "$Kr"; printf \'%s\\n%s\\n%s\' "$*" "$KC" "$X"',
+            "fi",
+        ]
+        return out
+
+    def parse(self, rec: Record, b: Builder) -> None:
+        if rec.type == "kube":
+            b.kube_payload = rec.payload
+            return
+        if len(rec.args) != 2:
+            raise BatchError("kuberc record without a state and status")
+        command, _, rest = _text(rec.payload).partition("\n")
+        kubeconfig, _, message = rest.partition("\n")
+        state, rc = rec.args
+        payload = b.kube_payload or b""
+        b.kube_payload = None
+        if state == "missing":
+            b.kube = KubeQuery("missing", command, kubeconfig, message)
+        elif state == "unreadable":
+            b.kube = KubeQuery("unreadable", command, kubeconfig, message)
+        elif len(payload) > MAX_KUBE_BYTES:
+            b.kube = KubeQuery("truncated", command, kubeconfig, f"more than {MAX_KUBE_BYTES >> 20} MiB")
+        elif rc == "124" and not message.strip():
+            b.kube = KubeQuery("failed", command, kubeconfig, f"kubectl did not finish within {KUBE_DEADLINE}s")
+        elif rc != "0":
+            b.kube = KubeQuery("failed", command, kubeconfig, message.strip() or f"exit status {rc}")
+        else:
+            b.kube = KubeQuery("ok", command, kubeconfig, message, payload)
+
+
 #: Every record kind, in script order (a kind may read the shell variables of the kinds before it).
 KINDS: tuple[RecordKind, ...] = (HostKind(), ProcKind(), VersionKind(), JournalKind(), PathKind(),
-                                 StatKind(), TreeKind(), ReadKind(), DirKind())
+                                 StatKind(), TreeKind(), ReadKind(), DirKind(), KubeKind())
 PARSERS: dict[str, RecordKind] = {t: kind for kind in KINDS for t in kind.types}
 HEADER_ONLY: frozenset[str] = frozenset(t for kind in KINDS for t in kind.header_only)
 if len(PARSERS) != sum(len(k.types) for k in KINDS):        # pragma: no cover - a programming error

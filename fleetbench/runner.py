@@ -16,6 +16,7 @@ as it finishes (progress display, ``--log-json``), interrupted hosts included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import hashlib
 import logging
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 
 import asyncssh
 
-from . import __version__, detect, presence
+from . import __version__, cluster, detect, presence
 from . import facts as F
 from . import plan as P
 from . import script as S
@@ -36,13 +37,17 @@ from .connect import Batch, Connector, HostFailure, Settings, run_script
 from .errors import BatchError, HostError, HostStatus, InventoryError
 from .evaluate import evaluate
 from .interrupt import Interrupts
-from .models import Catalog, Collected, Detection, Finding, Host, HostFacts, HostScan, ScanReport, new_run_id
+from .models import Catalog, ClusterScan, Collected, Control, Detection, Finding, Host, HostFacts, HostScan, KubeQuery, Record, ScanReport, new_run_id
+from .records import MAX_KUBE_BYTES, KubeKind
 from .select import AUTO, Selection, candidates, host_targets
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AUTO", "ScanOptions", "Selection", "assess", "check_paths", "plan_for", "probe_command", "scan",
-           "scan_host"]
+__all__ = ["AUTO", "ScanOptions", "Selection", "assess", "assess_cluster", "check_paths", "cluster_sources", "plan_for",
+           "probe_command", "scan", "scan_host"]
+
+POLICIES = "policies"                     #: the benchmark target of section 5: decided per cluster, not per host
+KUBE_TYPES = frozenset(KubeKind.types)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,9 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
     in_flight = asyncio.Semaphore(options.concurrency)
     stopping = False
 
+    sources = cluster_sources(hosts, catalog, options)
+    first = {cands[0].name for cands in sources.values() if cands}
+
     async def one(host: Host) -> HostScan:
         started = datetime.now(UTC)
         t0 = time.monotonic()
@@ -87,7 +95,7 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
                 if stopping:
                     raise asyncio.CancelledError
                 began = True
-                result = await scan_host(host, catalog, options, connector)
+                result = await scan_host(host, catalog, options, connector, kube=host.name in first)
         except asyncio.CancelledError:
             if not stopping:
                 raise
@@ -114,13 +122,17 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
     if options.interrupts is not None:
         options.interrupts.on_first(lambda: _wake(loop, stop))
     try:
-        results = await asyncio.gather(*tasks)
+        results = list(await asyncio.gather(*tasks))
+        clusters = await asyncio.gather(*(_cluster(name, hosts, cands, results, catalog, options, connector)
+                                          for name, cands in sources.items()))
     finally:
         if options.interrupts is not None:
             options.interrupts.on_first(None)
         await connector.close()
+    results = [_without_query(r) if r.host.name in first else r for r in results]  # the query's records
+    # travel with the cluster (the answer it used), not with the host
     return ScanReport(run_id=options.run_id, tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
-                      started=started, finished=datetime.now(UTC), hosts=tuple(results),
+                      started=started, finished=datetime.now(UTC), hosts=tuple(results), clusters=tuple(clusters),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),
                                "skip": list(options.selection.skips), "host_key_checking": options.transport.verify_host_keys,
                                "accept_new_host_keys": options.transport.accept_new_host_keys,
@@ -145,8 +157,9 @@ def ran_by() -> str:
 _PLANS: dict[tuple[object, ...], P.Plan] = {}
 
 
-def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
-    """One plan covering every candidate benchmark, so one round trip serves whichever applies.
+def plan_for(host: Host, catalog: Catalog, options: ScanOptions, kube: bool = False) -> P.Plan:
+    """One plan covering every candidate benchmark, so one round trip serves whichever applies;
+    with ``kube``, the host also runs its cluster's query (it is the cluster's source host).
 
     Hosts with the same roles and path overrides share one plan (a plan is a frozen value): building it
     walks every control of every benchmark, which cost more client CPU per host than the SSH session."""
@@ -160,22 +173,44 @@ def plan_for(host: Host, catalog: Catalog, options: ScanOptions) -> P.Plan:
         if len(_PLANS) >= 256:
             _PLANS.clear()
         _PLANS[key] = plan
-    return plan
+    return dataclasses.replace(plan, kube=_kube_target(host)) if kube else plan
 
 
-async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector) -> HostScan:
+def _kube_target(host: Host) -> P.KubeTarget:
+    return P.KubeTarget(kubectl=host.kubectl, kubeconfig=host.kubeconfig)
+
+
+def cluster_sources(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> dict[str, list[Host]]:
+    """Cluster name → the control-plane hosts that may answer for it, in the order they are tried
+    (``cluster_source: true`` first, then inventory order). When section 5 is selected for some
+    host, every cluster with a host in the inventory is a key (an empty list: none can answer)."""
+    out: dict[str, list[Host]] = {}
+    benches = candidates(catalog, options.benchmark)
+    for host in hosts:
+        cands = out.setdefault(host.cluster, [])
+        targets = host_targets(host, catalog)
+        if POLICIES in targets and any(c.target == POLICIES and not skipped for b in benches
+                                       for c, skipped in options.selection.controls(b, targets)):
+            cands.append(host)
+    if not any(out.values()):             # section 5 selected nowhere (--targets node, --check 1.2): no clusters
+        return {}
+    return {name: sorted(cands, key=lambda h: not h.cluster_source) for name, cands in out.items()}
+
+
+async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connector: Connector,
+                    kube: bool = False) -> HostScan:
     """Every per-host step, from planning to verdicts, inside one ``try``: the result is a value."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     deadline = host.ssh.timeout or options.timeout
     batch: Batch | None = None
     try:
-        plan = plan_for(host, catalog, options)
+        plan = plan_for(host, catalog, options, kube)
         nonce = S.new_nonce()
         source = S.render(plan, nonce)
         async with asyncio.timeout(deadline):
             batch = await (_run_local(host, source, options) if options.local
-                           else _run_remote(host, source, options, connector))
+                           else _run_remote(host, source, options, connector, MAX_KUBE_BYTES if kube else 0))
         records = S.parse(batch.stdout, nonce)
         raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(UTC), tuple(records))
         host_facts = F.build(records, catalog.components.values())
@@ -232,7 +267,112 @@ def assess(host: Host, facts: HostFacts, catalog: Catalog,
     detection = detect.choose(catalog, facts) if options.benchmark == AUTO else None
     bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
     chosen = options.selection.controls(bench, host_targets(host, catalog))
-    return detection, tuple(evaluate(c, facts, catalog, skipped) for c, skipped in chosen)
+    return detection, tuple(evaluate(c, facts, catalog, skipped) for c, skipped in chosen if c.target != POLICIES)
+
+
+# --------------------------------------------------------------------------- clusters
+
+def _without_query(scan: HostScan) -> HostScan:
+    if scan.collected is None:
+        return scan
+    kept = tuple(r for r in scan.collected.records if r.type not in KUBE_TYPES)
+    return dataclasses.replace(scan, collected=dataclasses.replace(scan.collected, records=kept))
+
+
+def _cluster_controls(catalog: Catalog, benchmark: str, options: ScanOptions) -> list[tuple[Control, bool]]:
+    return [(c, s) for c, s in options.selection.controls(catalog.benchmarks[benchmark], (POLICIES,))]
+
+
+def assess_cluster(name: str, hosts: tuple[str, ...], tried: tuple[str, ...], source: str | None,
+                   query: KubeQuery | None, records: tuple[Record, ...], benchmark: str, catalog: Catalog,
+                   options: ScanOptions, why: str = "", collected_at: datetime | None = None) -> ClusterScan:
+    """A cluster's section 5 from its query's answer (pure: the scan and ``evaluate`` share it)."""
+    def not_assessed(reason: str) -> ClusterScan:
+        return ClusterScan(name, hosts, "not assessed: " + reason, None, tried, benchmark, records=records,
+                           collected_at=collected_at)
+    if query is None or source is None:
+        return not_assessed(why or "no control-plane host of this cluster answered")
+    if query.state != "ok":
+        return not_assessed(cluster.not_assessed_reason(query, source))
+    try:
+        findings = cluster.evaluate(_cluster_controls(catalog, benchmark, options), query, source)
+    except ValueError as exc:
+        return not_assessed(f"{exc} (from {source})")
+    return ClusterScan(name, hosts, "ok", source, tried, benchmark, findings, records, collected_at)
+
+
+def _cluster_benchmark(scans: list[HostScan], catalog: Catalog, options: ScanOptions) -> str:
+    if options.benchmark != AUTO:
+        return options.benchmark
+    return next((s.detection.benchmark for s in scans if s.detection is not None), catalog.default_benchmark())
+
+
+async def _cluster(name: str, hosts: tuple[Host, ...], cands: list[Host], results: list[HostScan], catalog: Catalog,
+                   options: ScanOptions, connector: Connector) -> ClusterScan:
+    """The cluster's section 5: the first candidate's query (in its node probe), else the next
+    candidates' in turn, each in a round trip of its own that runs only the query."""
+    members = tuple(h.name for h in hosts if h.cluster == name)
+    scans = {s.host.name: s for s in results}
+    benchmark = _cluster_benchmark([scans[c.name] for c in cands if c.name in scans], catalog, options)
+    if not cands:
+        return ClusterScan(name, members, "not assessed: no control-plane host of this cluster in the inventory",
+                           None, (), benchmark)
+    tried: list[str] = []
+    failures: list[str] = []
+    last: ClusterScan | None = None
+    for i, host in enumerate(cands):
+        tried.append(host.name)
+        scan = scans[host.name]
+        if i == 0:
+            if scan.error is not None:
+                failures.append(f"{host.name}: {scan.error.reason}")
+                continue
+            query = scan.facts.kube if scan.facts else None
+            records = tuple(r for r in scan.collected.records if r.type in KUBE_TYPES) if scan.collected else ()
+            at = scan.collected.collected_at if scan.collected else None
+        else:
+            if scan.error is not None and scan.error.status in (HostStatus.UNREACHABLE, HostStatus.TIMEOUT,
+                                                                HostStatus.INTERRUPTED):
+                failures.append(f"{host.name}: {scan.error.reason}")
+                continue
+            if options.interrupts is not None and options.interrupts.signal is not None:
+                failures.append(f"{host.name}: not tried, the run was interrupted ({options.interrupts.name})")
+                continue                      # after SIGINT/SIGTERM no new connection is started
+            try:
+                query, records, at = await _query_only(host, options, connector)
+            except HostFailure as exc:
+                failures.append(f"{host.name}: {exc.error.reason}")
+                continue
+            except (TimeoutError, BatchError) as exc:
+                failures.append(f"{host.name}: {exc or 'timed out'}")
+                continue
+        if query is None:
+            failures.append(f"{host.name}: the probe returned no answer to the cluster query")
+            continue
+        result = assess_cluster(name, members, tuple(tried), host.name, query, records, benchmark, catalog, options,
+                                collected_at=at)
+        if result.assessed or len(cands) == 1:
+            return result
+        failures.append(f"{host.name}: {result.status.removeprefix('not assessed: ')}")
+        last = result
+    status = "not assessed: no control-plane host answered the cluster query (" + "; ".join(failures) + ")"
+    if len(cands) > 1 and last is not None:   # the last answer's records stay, as evidence of why
+        return dataclasses.replace(last, status=status)
+    return ClusterScan(name, members, status, None, tuple(tried), benchmark)
+
+
+async def _query_only(host: Host, options: ScanOptions,
+                      connector: Connector) -> tuple[KubeQuery | None, tuple[Record, ...], datetime]:
+    """A second round trip, only when the source host could not answer: the query and nothing else."""
+    plan = P.Plan(components=(), path_vars=(), overrides={}, stats=(), trees=(), reads=(), dirs=(), env_components=(),
+                  kube=_kube_target(host))
+    nonce = S.new_nonce()
+    source = S.render(plan, nonce)
+    async with asyncio.timeout(host.ssh.timeout or options.timeout):
+        batch = await (_run_local(host, source, options) if options.local
+                       else _run_remote(host, source, options, connector, MAX_KUBE_BYTES))
+    records = tuple(r for r in S.parse(batch.stdout, nonce) if r.type in KUBE_TYPES)
+    return F.build(records, ()).kube, records, datetime.now(UTC)
 
 
 def probe_command(host: Host) -> str:
@@ -240,11 +380,12 @@ def probe_command(host: Host) -> str:
     return f"{host.ssh.become} sh -s" if host.ssh.become else "sh -s"
 
 
-async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector) -> Batch:
+async def _run_remote(host: Host, source: str, options: ScanOptions, connector: Connector, extra: int = 0) -> Batch:
+    """``extra``: more output allowed (the cluster query's cap, on a source host)."""
     conn = await connector.connect(host)            # bounded by --handshakes inside the connector
     async with conn:
         try:
-            batch = await run_script(conn, probe_command(host), source, options.transport.max_output)
+            batch = await run_script(conn, probe_command(host), source, options.transport.max_output + extra)
         except asyncssh.DisconnectError as exc:
             raise HostFailure(HostStatus.UNREACHABLE, f"connection lost while the probe ran: {exc.reason}") from None
         except (OSError, EOFError) as exc:

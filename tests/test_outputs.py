@@ -53,11 +53,11 @@ def test_flat_keeps_fixed_names_and_removes_other_formats_of_an_earlier_run(data
     write(model, list(FORMATS), tmp_path, flat=True)
     again = write(model, ["json"], tmp_path, flat=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
-    assert sorted(p.name for p in again.removed) == ["junit.xml", "matrix.csv", "report.html", "report.xlsx",
-                                                     "results.csv"]
+    assert sorted(p.name for p in again.removed) == ["clusters.csv", "junit.xml", "matrix.csv", "report.html",
+                                                     "report.xlsx", "results.csv"]
     (tmp_path / "notes.txt").write_text("mine")                             # not ours: left alone
     write(model, ["csv"], tmp_path, flat=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix.csv", "notes.txt", "results.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv", "matrix.csv", "notes.txt", "results.csv"]
 
 
 # --------------------------------------------------------------------------- XLSX
@@ -70,7 +70,7 @@ def test_xlsx_is_text_cells_with_the_json_values(data, tmp_path):
     path = tmp_path / "report.xlsx"
     path.write_bytes(xlsx_report.render(model)["report.xlsx"])
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["scan", "results", "matrix control-plane,etcd", "matrix worker"]
+    assert book.sheetnames == ["scan", "results", "clusters", "matrix control-plane,etcd", "matrix worker"]
     for ws in book.worksheets:
         assert ws.freeze_panes == "A2" and ws.auto_filter.ref == ws.dimensions, ws.title
         for row in ws.iter_rows():

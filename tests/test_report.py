@@ -390,5 +390,6 @@ def test_html_titles_sections_from_the_model_never_from_the_catalog(data, catalo
 def test_every_format_is_written(data, tmp_path: Path):
     assert set(FORMATS) >= {"json", "html", "csv", "junit"}
     paths = write(from_dict(data), ["json", "html", "csv", "junit"], tmp_path, flat=True).paths
-    assert sorted(p.name for p in paths) == ["junit.xml", "matrix.csv", "report.html", "report.json", "results.csv"]
+    assert sorted(p.name for p in paths) == ["clusters.csv", "junit.xml", "matrix.csv", "report.html", "report.json",
+                                             "results.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no temporary file left

@@ -23,7 +23,10 @@ from fleetbench.report import build
 from fleetbench.report import console as console_report
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _env() -> dict[str, str]:
+    """This process's environment at the time of the call: the session's own XDG_DATA_HOME (conftest),
+    so a subprocess never records into the user's real history database."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _report(catalog, *statuses: Status, waived: bool = False, down: bool = False):
@@ -73,7 +76,7 @@ def _run_on_pty(argv: list[str], cwd: Path, columns: int = 100) -> tuple[int, st
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "fleetbench", *argv], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave, cwd=cwd, env=ENV)
+                            stdout=subprocess.DEVNULL, stderr=slave, cwd=cwd, env=_env())
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + 120
@@ -107,7 +110,7 @@ def test_progress_on_a_terminal_without_a_size(tmp_path):
 
 def test_no_progress_when_stderr_is_not_a_terminal(tmp_path):
     done = subprocess.run([sys.executable, "-m", "fleetbench", "scan", "--local", "--out-dir", str(tmp_path / "o"),
-                           "--format", "json"], stdin=subprocess.DEVNULL, capture_output=True, cwd=tmp_path, env=ENV,
+                           "--format", "json"], stdin=subprocess.DEVNULL, capture_output=True, cwd=tmp_path, env=_env(),
                           timeout=120)
     assert done.returncode in (0, 3, 4) and b"hosts" not in done.stderr and b"ETA" not in done.stderr
     assert b"\r" not in done.stderr, done.stderr

@@ -49,6 +49,7 @@ runs = Table(
     Column("scored_pass", Integer, nullable=False),         # the fleet score is scored_pass / (scored_pass + scored_fail)
     Column("scored_fail", Integer, nullable=False),
     Column("waivers", JSON),                                # the waiver file's expired/unused/expiring lists; NULL: none
+    Column("clusters", JSON, nullable=False),               # section 5 per cluster, as the report's "clusters"
     Column("stored_at", String(40), nullable=False),
 )
 Index("runs_by_inventory", runs.c.inventory, runs.c.started)

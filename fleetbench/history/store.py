@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from ..errors import InputError, UsageError
 from ..models import ScanReport, Waiver
 from ..report import matrix as M
-from ..report.model import STATUSES, History, Report, TrendPoint, _evidence_dict, fleet_scores, from_dict, percent, waiver_lists_dict
+from ..report.model import STATUSES, History, Report, TrendPoint, _evidence_dict, clusters_dict, fleet_scores, from_dict, percent, waiver_lists_dict
 from . import diff as D
 from . import migrations
 from . import schema as S
@@ -253,7 +253,7 @@ class Store:
                    "options": dict(report.options), "sections": None if report.sections is None else dict(report.sections),
                    "hosts": s.hosts, "hosts_assessed": s.hosts_assessed, "pass_count": s.PASS, "fail_count": s.FAIL,
                    "warn_count": s.WARN, "info_count": s.INFO, "scored_pass": fleet.passed, "scored_fail": fleet.failed,
-                   "waivers": waiver_lists_dict(report.waivers), "stored_at": datetime.now(UTC).isoformat()}
+                   "waivers": waiver_lists_dict(report.waivers), "clusters": clusters_dict(report.clusters), "stored_at": datetime.now(UTC).isoformat()}
         host_rows: list[dict[str, Any]] = []
         result_rows: list[tuple[Any, ...]] = []
         for hpos, h in enumerate(report.hosts):
@@ -396,7 +396,7 @@ class Store:
                 "summary": {"PASS": run["pass_count"], "FAIL": run["fail_count"], "WARN": run["warn_count"],
                             "INFO": run["info_count"], "hosts": run["hosts"], "hosts_assessed": run["hosts_assessed"],
                             "hosts_not_assessed": run["hosts"] - run["hosts_assessed"], **fleet_scores(host_dicts)},
-                "waivers": run["waivers"], "sections": run["sections"]}
+                "waivers": run["waivers"], "clusters": run["clusters"], "sections": run["sections"]}
         return from_dict(data)
 
     def prefetch(self, inventory: str | None) -> D.Snapshot | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..atomic import symlink_atomic, write_atomic
 from ..errors import UsageError
 from . import csv, html, junit, xlsx
 from .model import Report, build, from_dict, to_dict
@@ -48,7 +49,7 @@ WRITERS: dict[str, Callable[[Report], dict[str, bytes]]] = {
 FORMATS = tuple(WRITERS)
 #: format name → the fixed file names it writes
 FILES: dict[str, tuple[str, ...]] = {"json": ("report.json",), "html": ("report.html",),
-                                     "csv": ("matrix.csv", "results.csv"), "junit": ("junit.xml",),
+                                     "csv": ("matrix.csv", "results.csv", "clusters.csv"), "junit": ("junit.xml",),
                                      "xlsx": ("report.xlsx",)}
 
 
@@ -98,30 +99,7 @@ def write(data: Report, formats: list[str], out_dir: Path, flat: bool = False) -
 
 def _switch_latest(out_dir: Path, target: str) -> None:
     """Point ``out_dir/latest`` at ``target`` (relative, so the folder can be moved) atomically."""
-    tmp = out_dir / f".{LATEST}.{target}.tmp"
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, out_dir / LATEST)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old content or the whole new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    symlink_atomic(target, out_dir / LATEST)
 
 
 def check_writable(folder: Path, flag: str) -> None:

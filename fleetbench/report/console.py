@@ -15,9 +15,10 @@ waivers, and a "Waivers" block lists the expired, unused and expiring waivers of
 ``--quiet`` (cron): :func:`should_speak` decides whether anything is printed at all; when it is,
 :func:`render_quiet` prints the fleet table and one line per unwaived FAIL and per host not assessed.
 
-Section 5 (target ``policies``) needs the cluster's API objects, which an SSH scan of a node cannot
-read: those WARN results are one line per host ("35 policy controls (section 5) need a review …")
-instead of 35 WARN lines and their identical remediations; ``--verbose`` lists them one by one.
+Section 5 (target ``policies``) is decided once per cluster, from one kubectl query on one of
+its control-plane hosts: after the hosts, one block per cluster (``=== cluster NAME ===``) with its
+source host, a line per automated control (a FAIL names its first offending objects), one line for
+the controls left for review (``--verbose`` lists them), or the reason it was not assessed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 
 from tabulate import tabulate
 
-from .model import HostReport, Report, Result, WaiverNote
+from .model import ClusterReport, HostReport, Report, Result, WaiverNote
 
 _TARGET_ORDER = ("master", "etcd", "controlplane", "node", "policies")
 _COLOR = {"PASS": "\033[32m", "FAIL": "\033[31m", "WARN": "\033[33m", "INFO": "\033[34m"}
@@ -108,6 +109,38 @@ def render_host(host: HostReport, sections: dict[str, str], color: bool = False,
     return "\n".join(lines)
 
 
+def render_cluster(c: ClusterReport, sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:
+    lines = [f"=== cluster {c.name} (hosts: {', '.join(c.hosts)}) ==="]
+    if not c.assessed:
+        lines.append(f"[NOT ASSESSED] section 5: {c.status.removeprefix('not assessed: ')}")
+        return "\n".join(lines)
+    lines.append(f"[INFO] section 5 decided from one kubectl query on {c.source_host}")
+    folded = [] if verbose else [r for r in c.results if r.status == "WARN" and not r.offending_count]
+    seen: set[str] = set()
+    for r in c.results:
+        if r in folded:
+            continue
+        for sec in (r.section.split(".")[0], r.section):
+            if sec not in seen:
+                seen.add(sec)
+                lines.append(f"{_tag('INFO', color)} {sec} {sections.get(sec, '')}")
+        lines.append(f"{_tag(r.status, color)} {r.id} {r.title}")
+        if r.offending_count:
+            more = f" and {r.offending_count - len(r.offending)} more" if r.offending_count > len(r.offending) else ""
+            lines.append(f"       {r.offending_count} offending: {', '.join(r.offending[:5])}"
+                         + (f" (+{len(r.offending) - 5} listed in the HTML/JSON)" if len(r.offending) > 5 else "")
+                         + more)
+        elif verbose and r.actual:
+            lines.append(f"       {r.actual}")
+    if folded:
+        lines.append(f"{_tag('WARN', color)} {len(folded)} policy controls (section 5) are left for a review of the "
+                     "cluster (not decidable from its API objects): see the HTML/JSON (--verbose lists them)")
+    lines.append(f"\n== Summary cluster {c.name} ==")
+    for status in ("PASS", "FAIL", "WARN", "INFO"):
+        lines.append(f"{c.summary[status]} checks {status}")
+    return "\n".join(lines)
+
+
 def fleet_table(data: Report) -> str:
     rows = []
     for h in data.hosts:
@@ -124,6 +157,10 @@ def fleet_table(data: Report) -> str:
                  f"({total.waived} result(s) waived)")
     if total.hosts_not_assessed:
         foot += f"; {total.hosts_not_assessed} host(s) NOT assessed (never counted as passing)"
+    for c in data.clusters:
+        foot += (f"\ncluster {c.name}: " + (f"section 5 from {c.source_host}: " + ", ".join(
+            f"{c.summary[k]} {k}" for k in ("PASS", "FAIL", "WARN", "INFO")) if c.assessed
+            else f"section 5 NOT assessed ({c.status.removeprefix('not assessed: ')})"))
     limits = data.scope.describe()
     if limits:
         foot += f"\nCoverage: a limited scan ({limits})"
@@ -193,6 +230,7 @@ def render(data: Report, sections: dict[str, str] | None = None, color: bool = F
     titles = dict(data.sections or {}) if sections is None else sections
     parts = [header(data)]
     parts += [render_host(h, titles, color, verbose) for h in data.hosts] if per_host else []
+    parts += [render_cluster(c, titles, color, verbose) for c in data.clusters] if per_host else []
     parts.append("== Fleet summary ==\n" + fleet_table(data))
     block = waiver_block(data)
     if block:

@@ -10,6 +10,9 @@ their columns are a stable contract (README, "CSV reports"):
   each benchmark version in the fleet (see :mod:`fleetbench.report.matrix`).
 - ``results.csv``: :data:`RESULT_COLUMNS`, one row per host × check; a host that was not assessed
   gets one row with ``status`` = ``not assessed`` and its reason.
+- ``clusters.csv``: :data:`CLUSTER_COLUMNS`, section 5 once per cluster: one row per cluster × check
+  (``offending``: the named objects joined with ``; ``, first 20; ``offending_count``: all of them); a
+  cluster that was not assessed gets one row with ``status`` = ``not assessed`` and its reason.
 
 New columns are only ever appended (``benchmark`` came with per-node benchmarks; ``run_id`` and
 ``scanned``, the scan's start in UTC ISO 8601, came so that the files of many runs can be stacked;
@@ -36,6 +39,9 @@ RESULT_COLUMNS = ("host", "address", "roles", "host_status", "id", "check", "tit
                   "status", "scored", "automated", "expected", "actual", "source", "reason", "remediation",
                   "benchmark", "run_id", "scanned", "waived", "waiver_reason", "waiver_owner", "waiver_ticket",
                   "waiver_expires", "waiver_origin")
+CLUSTER_COLUMNS = ("cluster", "cluster_status", "source_host", "hosts", "id", "check", "title", "section", "status",
+                   "scored", "automated", "actual", "offending", "offending_count", "reason", "remediation", "run_id",
+                   "scanned")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -93,6 +99,26 @@ def result_rows(data: Report) -> Iterator[list[Any]]:
             yield [row[k] for k in RESULT_COLUMNS]
 
 
+def cluster_rows(data: Report) -> Iterator[list[Any]]:
+    """The header, then one row per cluster × section-5 check (one row for a cluster not assessed)."""
+    yield list(CLUSTER_COLUMNS)
+    run_id, scanned = run_columns(data)
+    for c in data.clusters:
+        head: dict[str, Any] = {"cluster": c.name, "cluster_status": "ok" if c.assessed else NOT_ASSESSED,
+                                "source_host": c.source_host or "", "hosts": ",".join(c.hosts), "run_id": run_id,
+                                "scanned": scanned}
+        if not c.assessed:
+            row = {**dict.fromkeys(CLUSTER_COLUMNS, ""), **head, "status": NOT_ASSESSED,
+                   "reason": c.status.removeprefix("not assessed: ")}
+            yield [row[k] for k in CLUSTER_COLUMNS]
+        for r in c.results:
+            row = {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "status": r.status,
+                   "scored": r.scored, "automated": r.automated, "actual": r.actual, "offending": "; ".join(r.offending),
+                   "offending_count": r.offending_count, "reason": r.reason, "remediation": r.remediation, **head}
+            yield [row[k] for k in CLUSTER_COLUMNS]
+
+
 def render(data: Report) -> dict[str, bytes]:
-    """The report model → {"matrix.csv": …, "results.csv": …}."""
-    return {"matrix.csv": _write(matrix_rows(build(data), run_columns(data))), "results.csv": _write(result_rows(data))}
+    """The report model → {"matrix.csv": …, "results.csv": …, "clusters.csv": …}."""
+    return {"matrix.csv": _write(matrix_rows(build(data), run_columns(data))), "results.csv": _write(result_rows(data)),
+            "clusters.csv": _write(cluster_rows(data))}

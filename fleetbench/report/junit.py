@@ -16,7 +16,10 @@ Mapping (README, "JUnit XML report"):
   ``<skipped message="waived: REASON, OWNER, TICKET, until DATE; STATUS: …">`` whatever its status,
   so an accepted exception does not fail the CI page;
 - a host that was not assessed has one ``<testcase name="not assessed">`` with an ``<error>``
-  carrying its status and reason, so it is never shown as passing.
+  carrying its status and reason, so it is never shown as passing;
+- after the hosts, one ``<testsuite name="cluster NAME">`` per cluster (section 5, decided once per
+  cluster): one testcase per control, a FAIL's text listing the offending objects; a cluster that
+  was not assessed has one ``<testcase name="not assessed">`` with an ``<error>``.
 
 Built with xml.etree.ElementTree, which escapes text and attributes. Characters XML 1.0 cannot carry
 at all (control characters, or undecodable bytes, from a node's file names or argv) are written
@@ -30,7 +33,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
-from .model import HostReport, Report, Result
+from .model import ClusterReport, HostReport, Report, Result
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -108,6 +111,33 @@ def _suite(root: ET.Element, index: int, host: HostReport, scan: list[tuple[str,
     return tally
 
 
+def _cluster_suite(root: ET.Element, index: int, c: ClusterReport, started: str,
+                   scan: list[tuple[str, str]]) -> dict[str, int]:
+    name = f"cluster {c.name}"
+    tally = {"tests": len(c.results) if c.assessed else 1, "failures": c.summary["FAIL"],
+             "errors": 0 if c.assessed else 1, "skipped": c.summary["WARN"] + c.summary["INFO"]}
+    suite = _element(root, "testsuite", name=name, id=index, hostname=c.source_host or "",
+                     timestamp=_timestamp(started), time="0", **{k: str(v) for k, v in tally.items()})
+    props = _element(suite, "properties")
+    for key, value in (("hosts", ",".join(c.hosts)), ("source_host", c.source_host or ""),
+                       ("status", c.status), *scan):
+        _element(props, "property", name=key, value=value)
+    if not c.assessed:
+        case = _element(suite, "testcase", classname=name, name="not assessed", time="0")
+        _element(case, "error", c.status, message=c.status, type="not-assessed")
+        return tally
+    for r in c.results:
+        case = _element(suite, "testcase", classname=name, name=f"{r.id} {r.title}", time="0")
+        if r.status == "FAIL":
+            more = f" (and {r.offending_count - len(r.offending)} more)" if r.offending_count > len(r.offending) else ""
+            _element(case, "failure", f"actual: {r.actual}\noffending ({r.offending_count}):\n  "
+                     + "\n  ".join(r.offending) + more + f"\nremediation: {r.remediation}"
+                     + (f"\nnote: {r.reason}" if r.reason else ""), message=r.actual, type="FAIL")
+        elif r.status in ("WARN", "INFO"):
+            _element(case, "skipped", message=f"{r.status}: {r.reason or r.actual}")
+    return tally
+
+
 def render(data: Report) -> dict[str, bytes]:
     """The report model → {"junit.xml": …}."""
     root = ET.Element("testsuites")
@@ -115,6 +145,9 @@ def render(data: Report) -> dict[str, bytes]:
     scan = scan_properties(data)
     for index, host in enumerate(data.hosts):
         for key, n in _suite(root, index, host, scan).items():
+            totals[key] += n
+    for index, c in enumerate(data.clusters, start=len(data.hosts)):
+        for key, n in _cluster_suite(root, index, c, data.started, scan).items():
             totals[key] += n
     seconds = (datetime.fromisoformat(data.finished) - datetime.fromisoformat(data.started)).total_seconds()
     root.attrib.update({"name": _text(f"fleetbench {data.benchmark}"), "time": f"{seconds:.3f}",

@@ -4,7 +4,8 @@ Why typed: the console, JSON, CSV, XLSX, JUnit and HTML renderers used to index 
 so a renamed key was a silent blank cell in one format. Now they read attributes of the frozen
 dataclasses below, which ``mypy --strict`` checks, and only :func:`to_dict` knows the JSON shape.
 
-The JSON (README, "JSON report", schema 1) is the contract: :func:`build` produces exactly what
+The JSON (README, "JSON report", schema 2: section 5 moved from each host's results to the
+top-level ``clusters`` list) is the contract: :func:`build` produces exactly what
 the documented JSON holds (secrets redacted, node bytes that are not UTF-8 shown as ``\\xe9``), and
 :func:`from_dict` reads a written report.json back into the same model, so a stored report can be
 rendered again by the same code (``to_dict(from_dict(d)) == d``). Built once per run; nothing in
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..history import diff as D
-from ..models import Finding, HostFacts, HostScan, ScanReport, Waiver
+from ..models import ClusterFinding, ClusterScan, Finding, HostFacts, HostScan, ScanReport, Waiver
 from ..redact import redact_argv, redact_text, redact_value
 from ..waivers import Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES: tuple[str, ...] = ("PASS", "FAIL", "WARN", "INFO")
 
 
@@ -73,6 +74,46 @@ class Result:
     def counts_as_fail(self) -> bool:
         """A FAIL that nobody accepted: what fails the run (exit 3)."""
         return self.status == "FAIL" and self.waiver is None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterResult:
+    """One section-5 control's verdict on one cluster, naming the objects that break it."""
+
+    id: str
+    check: str
+    title: str
+    status: str
+    scored: bool
+    automated: bool
+    actual: str
+    offending: tuple[str, ...]            #: "Kind/namespace/name" ("Kind/name" when cluster-scoped), first 20
+    offending_count: int
+    reason: str
+    remediation: str
+
+    @property
+    def section(self) -> str:
+        return self.id.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterReport:
+    """Section 5 of one cluster: "ok" with its results, or "not assessed: <reason>"."""
+
+    name: str
+    status: str
+    source_host: str | None
+    hosts: tuple[str, ...]
+    results: tuple[ClusterResult, ...]
+
+    @property
+    def assessed(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {s: sum(1 for r in self.results if r.status == s) for s in STATUSES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +259,7 @@ class Report:
     sections: Mapping[str, str] | None = None   #: "4.2" → title, for every benchmark of the catalog
     waivers: WaiverLists | None = None    #: None: the run had no --waivers file
     history: History | None = None        #: previous run, drift and score trend (history database in use)
+    clusters: tuple[ClusterReport, ...] = ()    #: section 5, once per cluster
 
     @property
     def scope(self) -> Scope:
@@ -301,6 +343,18 @@ def _host(h: HostScan) -> dict[str, Any]:
     }
 
 
+def _cluster_finding(f: ClusterFinding) -> dict[str, Any]:
+    c = f.control
+    return {"id": c.id, "check": c.check.id, "title": c.title, "status": f.status.value, "scored": c.scored,
+            "automated": c.automated, "actual": redact_text(f.actual), "offending": list(f.offending),
+            "offending_count": f.offending_count, "reason": redact_text(f.reason), "remediation": f.remediation}
+
+
+def _cluster(c: ClusterScan) -> dict[str, Any]:
+    return {"name": c.name, "status": redact_text(c.status), "source_host": c.source_host, "hosts": list(c.hosts),
+            "results": [_cluster_finding(f) for f in c.findings]}
+
+
 def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcome | None) -> dict[str, Any]:
     hosts = [_host(h) for h in report.hosts]
     data: dict[str, Any] = {
@@ -309,6 +363,7 @@ def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcom
         "benchmark": report.benchmark, "catalog_digest": report.catalog_digest,
         "options": dict(report.options),
         "hosts": hosts,
+        "clusters": [_cluster(c) for c in report.clusters],
         "summary": {**report.summary(),
                     "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
                     "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok"),
@@ -406,9 +461,18 @@ def _history_dict(h: History) -> dict[str, Any]:
                       for p in h.trend]}
 
 
+def _cluster_from(c: Mapping[str, Any]) -> ClusterReport:
+    return ClusterReport(name=c["name"], status=c["status"], source_host=c.get("source_host"), hosts=tuple(c["hosts"]),
+                         results=tuple(ClusterResult(
+                             id=r["id"], check=r["check"], title=r["title"], status=r["status"],
+                             scored=bool(r["scored"]), automated=bool(r["automated"]), actual=r["actual"],
+                             offending=tuple(r["offending"]), offending_count=int(r["offending_count"]),
+                             reason=r.get("reason") or "", remediation=r["remediation"]) for r in c["results"]))
+
+
 def from_dict(data: Mapping[str, Any]) -> Report:
-    """A report.json (schema 1) as the model; fields added since (run_id, known_hosts, waivers and the
-    summary's waived/score keys) may be absent."""
+    """A report.json (schema 1 or 2) as the model; fields added since (run_id, known_hosts, clusters, waivers
+    and the summary's waived/score keys) may be absent."""
     s = data["summary"]
     score, score_waived = s.get("score"), s.get("score_waived")
     return Report(tool=data["tool"], version=data["version"], schema=int(data["schema"]),
@@ -422,7 +486,8 @@ def from_dict(data: Mapping[str, Any]) -> Report:
                                   score_waived=None if score_waived is None else float(score_waived)),
                   sections=None if data.get("sections") is None else dict(data["sections"]),
                   waivers=_waivers_from(data.get("waivers")),
-                  history=_history_from(data.get("history")))
+                  history=_history_from(data.get("history")),
+                  clusters=tuple(_cluster_from(c) for c in data.get("clusters") or ()))
 
 
 def _result_dict(r: Result) -> dict[str, Any]:
@@ -435,6 +500,16 @@ def _result_dict(r: Result) -> dict[str, Any]:
 def percent(ratio: float | None) -> float | None:
     """A score as every report and JSON shows it: percent, two decimals (None: nothing scored)."""
     return None if ratio is None else round(100 * ratio, 2)
+
+
+def clusters_dict(clusters: tuple[ClusterReport, ...]) -> list[dict[str, Any]]:
+    """The JSON ``"clusters"`` of a report (section 5, once per cluster)."""
+    return [{"name": c.name, "status": c.status, "source_host": c.source_host, "hosts": list(c.hosts),
+             "results": [{"id": r.id, "check": r.check, "title": r.title, "status": r.status,
+                          "scored": r.scored, "automated": r.automated, "actual": r.actual,
+                          "offending": list(r.offending), "offending_count": r.offending_count,
+                          "reason": r.reason, "remediation": r.remediation} for r in c.results]}
+            for c in clusters]
 
 
 def waiver_lists_dict(lists: WaiverLists | None) -> dict[str, Any] | None:
@@ -486,6 +561,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "started": report.started, "finished": report.finished, "benchmark": report.benchmark,
         "catalog_digest": report.catalog_digest, "options": dict(report.options),
         "hosts": [_host_dict(h) for h in report.hosts],
+        "clusters": clusters_dict(report.clusters),
         "summary": {"PASS": s.PASS, "FAIL": s.FAIL, "WARN": s.WARN, "INFO": s.INFO, "hosts": s.hosts,
                     "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed,
                     "waived": s.waived, "FAIL_waived": s.FAIL_waived, "score": s.score, "score_waived": s.score_waived},

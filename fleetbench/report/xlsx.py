@@ -13,6 +13,8 @@ Sheets (README, "XLSX report"):
   the waived counts, the score with and without waivers and the expired / unused / expiring waivers;
 - ``results``: the columns of results.csv (with the ``waived`` / ``waiver_*`` columns) (:data:`fleetbench.report.csv.RESULT_COLUMNS`), one row
   per host × check; a host that was not assessed gets one row saying so;
+- ``clusters``: the columns of clusters.csv (:data:`fleetbench.report.csv.CLUSTER_COLUMNS`), section 5
+  once per cluster: one row per cluster × check, a cluster not assessed gets one row saying so;
 - ``matrix <role group>``: one sheet per role group (``matrix worker``…): the columns of
   matrix.csv for that group's hosts and the group's majority and outliers, one row per control
   that some host of the group ran (every control, when no host of the group was assessed).
@@ -35,7 +37,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from . import matrix as M
-from .csv import MATRIX_COLUMNS, result_rows, run_columns
+from .csv import MATRIX_COLUMNS, cluster_rows, result_rows, run_columns
 from .model import Report
 
 #: status → fill colour (the report.html palette, lightened for print)
@@ -123,6 +125,7 @@ def render(data: Report) -> dict[str, bytes]:
     wb = Workbook(write_only=True)
     _sheet(wb, "scan", _scan_rows(data))
     _sheet(wb, "results", result_rows(data), status_columns=("status",))
+    _sheet(wb, "clusters", cluster_rows(data), status_columns=("status",))
     matrix = M.build(data)
     for index, (name, hosts) in enumerate(matrix.groups):
         _sheet(wb, f"matrix {name}", _group_rows(matrix, index, run_columns(data)),

@@ -59,7 +59,7 @@ def test_verdicts_match_the_golden_file(lab, hosts):
 
 def test_each_node_is_recognised_and_gets_its_benchmark(scan, hosts):
     code, console, *_ = scan
-    assert code == 3
+    assert code == 4                        # section 5: no lab node here has a kubectl that reaches an API
     detected = {name: (h["detected"]["distribution"], h["detected"]["kubernetes_version"],
                        h["detected"]["version_source"], h["benchmark"]) for name, h in hosts.items()}
     assert detected == {
@@ -160,9 +160,22 @@ def test_every_kubelet_verdict_names_its_source(hosts):
     assert seen > 80
 
 
+def test_section_5_not_assessed_after_every_control_plane_host_was_tried(scan):
+    """One cluster ('default'): each control-plane host is tried in turn (k3s's kubectl is a stub
+    that refuses, rke2's is absent), so section 5 is not assessed, with every host tried named and
+    why; the node checks are unaffected."""
+    data = json.loads((scan[3] / "report.json").read_text())
+    (cluster,) = data["clusters"]
+    assert cluster["status"].startswith("not assessed: no control-plane host answered the cluster query")
+    assert cluster["results"] == [] and cluster["source_host"] is None
+    assert "k3s-1: kubectl on k3s-1 failed: error: this lab stub has no embedded kubectl" in cluster["status"]
+    assert "rke2-1: no kubectl on rke2-1: looked for kubectl with /etc/kubernetes/admin.conf" in cluster["status"]
+    assert all(h["status"] == "ok" for h in data["hosts"])
+
+
 def test_bundle_reevaluates_the_journal_lines_offline(scan, hosts, tmp_path):
     """k3s's journal lines are kept in the evidence bundle: offline, the same verdicts and sources."""
-    assert main(["evaluate", str(scan[3] / "bundle.json"), "--out-dir", str(tmp_path), "--flat", "--quiet"]) == 3
+    assert main(["evaluate", str(scan[3] / "bundle.json"), "--out-dir", str(tmp_path), "--flat", "--quiet"]) == 4
     again = {h["name"]: h for h in json.loads((tmp_path / "report.json").read_text())["hosts"]}
     for name, host in hosts.items():
         assert [(r["id"], r["status"], r["actual"], r["source"]) for r in host["results"]] == \

@@ -25,7 +25,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleetbench.cli import main
-from tests.lab import Lab
+from tests.lab import Lab, default_specs
+from tests.lab.kubeapi import running_api
 
 pytestmark = pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
                                 reason="openssh-server is not installed (make test installs it)")
@@ -35,7 +36,8 @@ CHANGED_FILE = "/etc/kubernetes/kubelet.conf"      # 4.1.5: 600 or more restrict
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.78.20.") as running:
+    with running_api("127.78.21.1") as api, \
+            Lab(tmp_path_factory.mktemp("lab"), default_specs("127.78.20.10", api_url=api.url), first_octets="127.78.20.") as running:
         yield running
 
 

@@ -33,7 +33,8 @@ import pytest
 
 from fleetbench.cli import main
 from fleetbench.report import from_dict, html
-from tests.lab import Lab
+from tests.lab import Lab, default_specs
+from tests.lab.kubeapi import KubeAPI, load
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -180,9 +181,14 @@ def _set_filter(name: str, value: str | bool) -> str:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> tuple[int, Path]:
     out = tmp_path_factory.mktemp("reports")
-    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.79.0.") as lab:
-        code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format", "json,html,csv,junit",
-                     "--quiet"])
+    api = KubeAPI("127.79.1.1", load("planted")).start()      # cp-1's admin.conf points at it: a cluster panel
+    try:
+        with Lab(tmp_path_factory.mktemp("lab"), default_specs("127.79.0.10", api_url=api.url),
+                 first_octets="127.79.0.") as lab:
+            code = main(["scan", str(lab.inventory_path), "--out-dir", str(out), "--flat", "--format",
+                         "json,html,csv,junit", "--quiet"])
+    finally:
+        api.stop()
     return code, out
 
 

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from fleetbench.cli import main
-from tests.lab import Lab
+from tests.lab import Lab, default_specs
+from tests.lab.kubeapi import running_api
 
 from .golden import snapshot
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
@@ -19,7 +20,8 @@ OCTETS = "127.86.0."
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("formats"), first_octets=OCTETS) as running:
+    with running_api("127.86.1.1") as api, \
+            Lab(tmp_path_factory.mktemp("formats"), default_specs(OCTETS + "10", api_url=api.url), first_octets=OCTETS) as running:
         yield running
 
 

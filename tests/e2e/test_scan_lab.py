@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from fleetbench.cli import main
-from tests.lab import Lab
+from tests.lab import Lab, default_specs
+from tests.lab.kubeapi import KubeAPI, load
 
 from .golden import check_golden
 
@@ -28,8 +29,13 @@ pytestmark = pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.78.0.") as running:
-        yield running
+    api = KubeAPI("127.78.1.1", load("clean")).start()     # cp-1's admin.conf points at it: section 5 is decided
+    try:
+        with Lab(tmp_path_factory.mktemp("lab"), default_specs("127.78.0.10", api_url=api.url),
+                 first_octets="127.78.0.") as running:
+            yield running
+    finally:
+        api.stop()
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +97,19 @@ def test_forced_benchmark(lab, tmp_path):
     assert data["hosts"][0]["detected"] is None
 
 
+def test_section_5_once_for_the_lab_cluster(scanned):
+    """Section 5 left cp-1's results: it is decided once, for the cluster 'default', from cp-1's kubectl
+    query against the clean kubeadm-like API its admin.conf points at."""
+    _, data = scanned
+    assert not [r for h in data["hosts"] for r in h["results"] if r["target"] == "policies"]
+    (cluster,) = data["clusters"]
+    assert (cluster["name"], cluster["status"], cluster["source_host"]) == ("default", "ok", "cp-1")
+    assert cluster["hosts"] == ["cp-1", "worker-1", "worker-2"]
+    r = {x["id"]: x for x in cluster["results"]}
+    assert r["5.1.1"]["status"] == "PASS" and r["5.1.1"]["offending"] == []
+    assert r["5.1.7"]["status"] == "WARN"
+
+
 def test_control_plane_verdicts(scanned):
     r = results(scanned[1], "cp-1")
     expect = {
@@ -107,7 +126,6 @@ def test_control_plane_verdicts(scanned):
         "2.2": "PASS", "2.3": "PASS",                         # client cert auth on, no auto TLS
         "4.1.9": "FAIL",   # kubeadm writes /var/lib/kubelet/config.yaml 0644
         "4.2.1": "PASS",   # anonymous auth off in the config file
-        "5.1.1": "WARN",
     }
     assert {k: r[k]["status"] for k in expect} == expect
     assert r["1.1.12"]["actual"].startswith("root:root (0:0)")
@@ -172,15 +190,15 @@ def test_one_hosts_internal_error_does_not_stop_the_fleet(lab, tmp_path, monkeyp
 
     real_plan, real_scan_host = runner.plan_for, runner.scan_host
 
-    def plan_for(host, *args):
+    def plan_for(host, *args, **kwargs):
         if host.name == "worker-1":
             raise RuntimeError("injected planning bug")
-        return real_plan(host, *args)
+        return real_plan(host, *args, **kwargs)
 
-    async def scan_host(host, *args):
+    async def scan_host(host, *args, **kwargs):
         if host.name == "worker-2":
             raise KeyError("injected coroutine bug")
-        return await real_scan_host(host, *args)
+        return await real_scan_host(host, *args, **kwargs)
 
     monkeypatch.setattr(runner, "plan_for", plan_for)
     monkeypatch.setattr(runner, "scan_host", scan_host)

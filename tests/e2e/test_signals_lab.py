@@ -24,6 +24,7 @@ import pytest
 from fleetbench.cli import main
 from tests.lab import Lab, kubeadm_control_plane, kubeadm_worker
 from tests.lab.faults import hanging_worker
+from tests.lab.kubeapi import running_api
 
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
 
@@ -36,16 +37,16 @@ HANGING = ("hang-1", "hang-2", "hang-3", "hang-4")
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("signals")
-    specs = [kubeadm_control_plane("cp-1", address=CP), kubeadm_worker("worker-1", api_server=CP),
-             *(hanging_worker(name, api_server=CP) for name in HANGING)]
-    with Lab(tmp / "lab", specs, first_octets=OCTETS) as lab:
+    with running_api("127.92.1.1") as api, Lab(tmp / "lab", [
+            kubeadm_control_plane("cp-1", address=CP, api_url=api.url), kubeadm_worker("worker-1", api_server=CP),
+            *(hanging_worker(name, api_server=CP) for name in HANGING)], first_octets=OCTETS) as lab:
         inventory = tmp / "inventory.yaml"
         inventory.write_text(textwrap.dedent(f"""\
             defaults: {{user: root, port: {lab.port}, key_files: [{lab.client_key_path}],
                         known_hosts: {lab.known_hosts_path}, ssh_config: none}}
             hosts:
             """) + "".join(f"  {s.name}: {{address: {lab.address(s.name)}, roles: "
-                           f"[{'control-plane, etcd' if s.name == 'cp-1' else 'worker'}]}}\n" for s in specs))
+                           f"[{'control-plane, etcd' if s.name == 'cp-1' else 'worker'}]}}\n" for s in lab.specs))
         yield inventory
 
 
@@ -110,8 +111,8 @@ def test_sigterm_mid_scan_writes_the_reports_of_what_finished(fleet, tmp_path, c
     assert status["hang-4"] == ("interrupted", "interrupted (SIGTERM) before it was started")
     assert data["summary"]["hosts_not_assessed"] == 4
     assert all(not h["results"] for h in data["hosts"] if h["status"] == "interrupted")
-    assert sorted(p.name for p in (out / "latest").iterdir()) == ["junit.xml", "matrix.csv", "report.html", "report.json",
-                                                                  "report.xlsx", "results.csv"]
+    assert sorted(p.name for p in (out / "latest").iterdir()) == ["clusters.csv", "junit.xml", "matrix.csv", "report.html",
+                                                                  "report.json", "report.xlsx", "results.csv"]
     assert json.loads((tmp_path / "bundle.json").read_text())                 # the bundle too
     assert _temp_files(tmp_path) == [] and _lock(out).read_text() == ""
     # the database, reopened, holds the interrupted run whole: listed, and rendered again identically

@@ -13,14 +13,16 @@ from datetime import date, timedelta
 import pytest
 
 from fleetbench.cli import main
-from tests.lab import Lab
+from tests.lab import Lab, default_specs
+from tests.lab.kubeapi import running_api
 
 from .test_scan_lab import pytestmark  # noqa: F401  (skip without sshd)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), first_octets="127.91.0.") as running:
+    with running_api("127.91.1.1") as api, \
+            Lab(tmp_path_factory.mktemp("lab"), default_specs("127.91.0.10", api_url=api.url), first_octets="127.91.0.") as running:
         yield running
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from tests.lab import kubeapi
 from tests.lab.specs import FileSpec, NodeSpec, ProcSpec
 
 K8S_VERSION = "v1.30.2"
@@ -85,16 +86,20 @@ WantedBy=multi-user.target
 """
 
 
-def kubeadm_control_plane(name: str, *, address: str = CONTROL_PLANE_ADDRESS) -> NodeSpec:
+def kubeadm_control_plane(name: str, *, address: str = CONTROL_PLANE_ADDRESS, api_url: str | None = None) -> NodeSpec:
     """A ``kubeadm init`` control-plane node with stacked etcd, all defaults.
 
     ``address`` is the advertise address written into argv, manifests and
-    kubeconfigs; it should be the address the lab gives this node.
+    kubeconfigs; it should be the address the lab gives this node. ``api_url``:
+    the lab's read-only API (``kubeapi.KubeAPI``) that admin.conf points at, so the
+    node's real kubectl answers the scanner's cluster query; None keeps kubeadm's
+    https://<address>:6443, where nothing listens (the query then fails).
     """
     server = f"https://{address}:6443"
     files = _kubelet_files(name, server, control_plane=True)
+    admin = kubeapi.kubeconfig(api_url, "kubernetes") if api_url else _kubeconfig(server, "kubernetes-admin")
     files += [
-        FileSpec("/etc/kubernetes/admin.conf", _kubeconfig(server, "kubernetes-admin"), 0o600),
+        FileSpec("/etc/kubernetes/admin.conf", admin, 0o600),
         FileSpec("/etc/kubernetes/super-admin.conf", _kubeconfig(server, "kubernetes-super-admin"), 0o600),
         FileSpec(
             "/etc/kubernetes/controller-manager.conf",
@@ -174,14 +179,15 @@ def drifted_worker(name: str, *, api_server: str = CONTROL_PLANE_ADDRESS) -> Nod
     return NodeSpec(name, files, [_kubelet(name, extra_args=extra_args), _kube_proxy(name)], "workers")
 
 
-def default_specs(control_plane_address: str = CONTROL_PLANE_ADDRESS) -> list[NodeSpec]:
+def default_specs(control_plane_address: str = CONTROL_PLANE_ADDRESS, api_url: str | None = None) -> list[NodeSpec]:
     """cp-1 (control plane + etcd), worker-1 (defaults), worker-2 (drifted).
 
     ``control_plane_address`` is cp-1's address, as written into argv and
-    kubeconfigs (the lab passes the address it gives cp-1).
+    kubeconfigs (the lab passes the address it gives cp-1); ``api_url``: the lab
+    API cp-1's admin.conf points at (see :func:`kubeadm_control_plane`).
     """
     return [
-        kubeadm_control_plane("cp-1", address=control_plane_address),
+        kubeadm_control_plane("cp-1", address=control_plane_address, api_url=api_url),
         kubeadm_worker("worker-1", api_server=control_plane_address),
         drifted_worker("worker-2", api_server=control_plane_address),
     ]

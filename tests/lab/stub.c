@@ -10,6 +10,9 @@
  * `<binary> --version` (what a scanner runs to learn the Kubernetes version,
  * as kube-bench does with `kubelet --version`) prints the text of the file
  * `<binary path>.version` beside it, e.g. "Kubernetes v1.30.2", and exits.
+ *
+ * `<binary> kubectl ...` (k3s's and rke2's embedded kubectl) is refused with exit status 1: the
+ * stub is no API client, and waiting there would hang the scanner's cluster query.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -48,6 +51,10 @@ int main(int argc, char **argv)
 
     if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0))
         return print_version();
+    if (argc >= 2 && strcmp(argv[1], "kubectl") == 0) {
+        static const char msg[] = "error: this lab stub has no embedded kubectl\n";
+        return write(2, msg, sizeof(msg) - 1) < 0 ? 1 : 1;
+    }
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

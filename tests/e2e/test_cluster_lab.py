@@ -156,6 +156,10 @@ def test_reports_have_one_block_per_cluster(scanned):
     assert 'name="cluster shop"' in junit and "ClusterRoleBinding/ops-admin" in junit
     html = (out / "report.html").read_text()
     assert 'id="cl-shop"' in html and "Pod/shop/debug" in html
+    # the summary's first screen says how the clusters fared: an auditor cannot miss section 5
+    card = html[html.index('id="cluster-card"'):].split("</div></div>", 1)[0] if 'id="cluster-card"' in html else ""
+    assert '<div class="card bad" id="cluster-card"><div class="big">2/3</div>' in html and "dark: NOT assessed" in card
+    assert 'href="#clusters">Clusters (section 5)</a></nav>' in html
 
 
 def test_bundle_re_decides_section_5_offline(scanned, tmp_path):

@@ -263,21 +263,11 @@ def _validate(data: dict[str, Any], where: str) -> tuple[tuple[Record, ...], ...
     for i, h in enumerate(data["hosts"]):
         at = f"hosts[{i}]."
         _fields(h, _HOST, at, where)
-        records: list[Record] = []
+        records: tuple[Record, ...] = ()
         if h["status"] == "ok":
             _fields(h, _COLLECTED, at, where)
-            for j, rec in enumerate(h["records"]):
-                rat = f"{at}records[{j}]."
-                _fields(rec, _RECORD, rat, where)
-                try:
-                    payload = base64.b64decode(rec["payload_b64"], validate=True)
-                except (binascii.Error, ValueError):
-                    raise BundleError(where, f"{rat}payload_b64: expected base64 text") from None
-                if hashlib.sha256(payload).hexdigest() != rec["sha256"]:
-                    raise BundleError(where, f"host #{i + 1} ({h['name']}): a '{rec['type']}' record does not "
-                                             "match its sha256: the bundle was altered")
-                records.append(Record(rec["type"], tuple(rec["args"]), payload))
-        decoded.append(tuple(records))
+            records = _decode(h["records"], at, f"host #{i + 1} ({h['name']})", where)
+        decoded.append(records)
     return tuple(decoded)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..atomic import symlink_atomic, write_atomic
 from ..errors import UsageError
-from . import csv, html, junit, xlsx
+from . import csv, html, junit
 from .model import Report, build, from_dict, to_dict
 
 __all__ = ["FORMATS", "FILES", "Written", "build", "check_out_dir", "check_writable", "from_dict", "run_folder",
@@ -38,13 +38,21 @@ def _json(data: Report) -> dict[str, bytes]:
     return {"report.json": (json.dumps(to_dict(data), indent=2, ensure_ascii=False) + "\n").encode()}
 
 
+def _xlsx(data: Report) -> dict[str, bytes]:
+    """openpyxl is imported only when a workbook is asked for: it would add a fifth of a second to
+    every start of fleetbench (`checks`, `inventory`, a cron scan writing JSON)."""
+    from . import xlsx
+
+    return xlsx.render(data)
+
+
 #: format name → renderer: report model → {file name: bytes}
 WRITERS: dict[str, Callable[[Report], dict[str, bytes]]] = {
     "json": _json,
     "html": html.render,
     "csv": csv.render,
     "junit": junit.render,
-    "xlsx": xlsx.render,
+    "xlsx": _xlsx,
 }
 FORMATS = tuple(WRITERS)
 #: format name → the fixed file names it writes

@@ -3,12 +3,14 @@ a lock written by another host is never taken over by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +27,28 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-@pytest.fixture()
-def holder(tmp_path):
-    """Another process holding the lock of tmp_path/out, until the test ends."""
-    out = tmp_path / "out"
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[int]:
+    """Another process holding the lock file ``path`` while the block runs; yields its PID."""
     code = f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom fleetbench.lock import RunLock\n" \
-           f"lock = RunLock({str(out / LOCK_NAME)!r}, 'abc123')\nlock.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n"
+           f"lock = RunLock({str(path)!r}, 'abc123')\nlock.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-        yield out, proc.pid
+        yield proc.pid
     finally:
         proc.kill()
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture()
+def holder(tmp_path):
+    """Another process holding the lock of tmp_path/out, until the test ends."""
+    out = tmp_path / "out"
+    with _held(out / LOCK_NAME) as pid:
+        yield out, pid
 
 
 def test_a_second_run_exits_5_naming_the_holder(holder, capsys):
@@ -105,17 +114,8 @@ def test_runs_into_one_history_database_take_turns(tmp_path, capsys):
     """With a history database the lock sits beside it, whatever the out-dir: two runs from different
     folders into one database never overlap."""
     db = tmp_path / "h.db"
-    code = f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom fleetbench.lock import RunLock\n" \
-           f"lock = RunLock({str(db) + '.lock'!r}, 'abc123')\nlock.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    with _held(Path(f"{db}.lock")) as pid:
         assert main(["scan", "--local", "--db", str(db), "--out-dir", str(tmp_path / "elsewhere"), "--format", "json"]) == 5
         err = capsys.readouterr().err
-        assert f"another fleetbench run holds {db}.lock: process {proc.pid}" in err and err.count("\n") == 1
+        assert f"another fleetbench run holds {db}.lock: process {pid}" in err and err.count("\n") == 1
         assert not (tmp_path / "elsewhere").exists() or not any((tmp_path / "elsewhere").iterdir())
-    finally:
-        proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()

@@ -43,6 +43,7 @@ from .connect import Settings
 from .errors import HostStatus, InputError, UsageError
 from .history import diff as D
 from .history import views as V
+from .history.advisory import AdvisoryLock
 from .history.store import HistoryError, RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
 from .interrupt import Interrupts
 from .inventory import host_record, load_inventory, shared_endpoints
@@ -205,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="history database: a file path or sqlite:///PATH (default: $FLEETBENCH_DB, "
-                                                "else $XDG_DATA_HOME/fleetbench/history.db)")
+    p.add_argument("--db", metavar="PATH|URL", help="history database: a file path, sqlite:///PATH or "
+                                                    "postgresql://USER@HOST:PORT/DATABASE (default: $FLEETBENCH_DB, "
+                                                    "else $XDG_DATA_HOME/fleetbench/history.db)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,11 +303,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                                                      verify_host_keys=not args.insecure_no_host_key_check,
                                                      accept_new_host_keys=args.accept_new_host_keys),
                                   interrupts=interrupts)
-            with RunLock(_lock_path(args, store), options.run_id):
+            with _run_lock(args, store, options.run_id):
                 return _scan_locked(args, hosts, catalog, options, rules, interrupts, store)
     finally:
         if store is not None:
             store.close()
+
+
+def _run_lock(args: argparse.Namespace, store: Store | None, run_id: str) -> RunLock | AdvisoryLock:
+    """The run lock (README, "The run lock"): a file for SQLite and --no-db; an advisory lock on the
+    PostgreSQL server per inventory (per shard of a run group), so that other inventories and other
+    shards run at the same time."""
+    if store is not None and store.path is None:
+        inventory = "--local" if args.local else str(Path(args.inventory).resolve())
+        return AdvisoryLock(store.engine, f"inventory {inventory}", store.where, run_id)
+    return RunLock(_lock_path(args, store), run_id)
 
 
 def _lock_path(args: argparse.Namespace, store: Store | None) -> Path:

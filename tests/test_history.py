@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sqlite3
 from dataclasses import replace
 from datetime import date, timedelta
@@ -17,17 +18,20 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fleetbench import prometheus as P
 from fleetbench.cli import main
 from fleetbench.errors import HostError, HostStatus, UsageError
 from fleetbench.history import diff as D
 from fleetbench.history import schema as S
-from fleetbench.history.store import HistoryError, default_path, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.history.store import HistoryError, default_path, describe, open_store, resolve_url, snapshot_of, waivers_of
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
 from fleetbench.report import html as html_report
 
+from .pg import PASSWORD, READER_PASSWORD, Server, new_database, pg_server  # noqa: F401
 from .test_report import T0, _host, _scan
 
 # --------------------------------------------------------------------------- drift rules (pure)
@@ -117,7 +121,26 @@ def _store(tmp_path: Path):
     return open_store(f"sqlite:///{tmp_path / 'h.db'}")
 
 
-def test_a_stored_run_renders_again_identically(catalog, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store tests against a SQLite file and a new database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'h.db'}"
+    server = request.getfixturevalue("pg_server")
+    return resolve_url(server.url(new_database(server)), {})
+
+
+def _sql(url: str, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a query, read beside the store (its own engine)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def test_a_stored_run_renders_again_identically(catalog, db_url):
     scan = _report(catalog, 0, {"4.1.5": ("FAIL", "644 root:root", "stat /etc/kubernetes/kubelet.conf")}, down=True)
     waiver = Waiver(reason="vendor image", owner="ops", ticket="OPS-1", expires=date(2027, 1, 31), origin="w.yaml:3")
     host = scan.hosts[1]
@@ -126,22 +149,20 @@ def test_a_stored_run_renders_again_identically(catalog, tmp_path):
     findings[pos] = replace(findings[pos], waiver=waiver)
     scan = replace(scan, hosts=(scan.hosts[0], replace(host, findings=tuple(findings)), scan.hosts[2]))
     data = build(scan, sections=_sections(catalog))
-    store = _store(tmp_path)
+    store = open_store(db_url)
     store.save(data, waivers_of(scan), "/srv/inv.yaml")
     assert to_dict(store.load(data.run_id)) == to_dict(data)
     snap = store.snapshot(data.run_id)
     assert snap == snapshot_of(data, waivers_of(scan))
     assert snap.hosts["worker-1"].results[("cis-1.12", "4.1.5")] == D.Outcome("FAIL", "644 root:root", True)
-    with sqlite3.connect(tmp_path / "h.db") as conn:
-        row = conn.execute("SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
-                           "FROM results WHERE host = 'worker-1' AND id = '4.1.5'").fetchone()
-    conn.close()
-    assert row == (1, "vendor image", "ops", "OPS-1", "2027-01-31", "w.yaml:3")
+    row, = _sql(db_url, "SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
+                        "FROM results WHERE host = 'worker-1' AND id = '4.1.5'")
+    assert row == (True, "vendor image", "ops", "OPS-1", "2027-01-31", "w.yaml:3")
     store.close()
 
 
-def test_previous_trend_and_retention_per_inventory(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_previous_trend_and_retention_per_inventory(catalog, db_url):
+    store = open_store(db_url)
     runs = []
     for i, inventory in enumerate(["/a.yaml", "/b.yaml", "/a.yaml", "/a.yaml", "/b.yaml"]):
         data = build(_report(catalog, i, inventory=inventory))
@@ -156,29 +177,28 @@ def test_previous_trend_and_retention_per_inventory(catalog, tmp_path):
     deleted = store.save(extra, {}, "/a.yaml", keep=2)
     assert set(deleted) == {runs[0].run_id, runs[2].run_id}
     assert [r.run_id for r in store.runs()] == [extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id]
-    with sqlite3.connect(tmp_path / "h.db") as conn:
-        left = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM results")}
-    conn.close()
+    left = {r[0] for r in _sql(db_url, "SELECT DISTINCT run_id FROM results")}
     assert left == {extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id}
     store.close()
 
 
-def test_a_failed_write_leaves_the_previous_state(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_a_failed_write_leaves_the_previous_state(catalog, db_url):
+    store = open_store(db_url)
     first = build(_report(catalog, 0))
     store.save(first, {}, "/a.yaml")
-    before = (tmp_path / "h.db").read_bytes()
+    count = "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM hosts), (SELECT COUNT(*) FROM results)"
+    before = _sql(db_url, count)
     broken = build(_report(catalog, 1))
     broken = replace(broken, hosts=(*broken.hosts, broken.hosts[0]))   # a host twice: the hosts insert fails
     with pytest.raises(HistoryError):
         store.save(broken, {}, "/a.yaml")
     assert [r.run_id for r in store.runs()] == [first.run_id]
-    assert (tmp_path / "h.db").read_bytes() == before
+    assert _sql(db_url, count) == before
     store.close()
 
 
-def test_run_references(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_run_references(catalog, db_url):
+    store = open_store(db_url)
     with pytest.raises(HistoryError, match="holds no run yet"):
         store.run("latest")
     a, b = build(_report(catalog, 0)), build(_report(catalog, 1))
@@ -204,12 +224,18 @@ def test_database_location_and_url():
     assert resolve_url(None, {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////y/h.db"
     assert resolve_url("/z/h.db", {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////z/h.db"
     assert resolve_url("sqlite:////z/h.db", {}) == "sqlite:////z/h.db"
-    with pytest.raises(UsageError, match="PostgreSQL history databases come in a later version"):
-        resolve_url("postgresql://fb@db.example/fleet", {})
-    with pytest.raises(UsageError, match="FLEETBENCH_DB: PostgreSQL"):
-        resolve_url(None, {"FLEETBENCH_DB": "postgresql://fb@db.example/fleet"})
-    with pytest.raises(UsageError, match="unsupported database URL scheme 'mysql://'"):
-        resolve_url("mysql://x/y", {})
+    for given in ("postgresql://fb@db.example/fleet", "postgres://fb@db.example/fleet",
+                  "postgresql+psycopg://fb@db.example/fleet"):
+        assert resolve_url(given, {}) == "postgresql+psycopg://fb@db.example/fleet"
+        assert resolve_url(None, {"FLEETBENCH_DB": given}) == "postgresql+psycopg://fb@db.example/fleet"
+    assert resolve_url("postgresql:///fleet", {}) == "postgresql+psycopg:///fleet"    # host, user: libpq's PG* defaults
+    url = resolve_url("postgresql://fb:pw%40x@db.example:5433/fleet?sslmode=require", {})
+    assert make_url(url).password == "pw@x"
+    assert describe(url) == "postgresql://fb@db.example:5433/fleet?sslmode=require"
+    with pytest.raises(UsageError, match="unsupported PostgreSQL driver 'postgresql\\+psycopg2://'"):
+        resolve_url("postgresql+psycopg2://fb@db.example/fleet", {})
+    with pytest.raises(UsageError, match="FLEETBENCH_DB: unsupported database URL scheme 'mysql://'"):
+        resolve_url(None, {"FLEETBENCH_DB": "mysql://x/y"})
 
 
 def test_open_refuses_newer_and_foreign_databases(tmp_path):
@@ -240,8 +266,8 @@ def test_cli_flags_that_need_the_database(tmp_path, capsys):
         assert main(["scan", str(inv), "--out-dir", str(tmp_path / "out"), *extra]) == 2
         err = capsys.readouterr().err
         assert flag in err and len(err.strip().splitlines()) == 1
-    assert main(["scan", str(inv), "--db", "postgresql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
-    assert "PostgreSQL" in capsys.readouterr().err
+    assert main(["scan", str(inv), "--db", "mysql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
+    assert "--db: unsupported database URL scheme 'mysql://'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- HTML and Prometheus
@@ -309,3 +335,68 @@ def test_a_database_failing_after_the_scan_still_leaves_the_reports(catalog, tmp
     assert "locked by another process" in err and "the reports were written" in err
     assert "history" not in json.loads((tmp_path / "out" / "report.json").read_text())
     assert open_store(f"sqlite:///{tmp_path / 'h.db'}").runs() == []
+
+
+# --------------------------------------------------------------------------- PostgreSQL refusals (real server)
+
+def test_postgresql_refusals_name_the_database_without_its_password(pg_server: Server, tmp_path, capsys):
+    """Wrong password, missing database, no server, a role that may only read, a newer schema: one
+    line each, exit 2, the URL without its password, before any host is contacted."""
+    name = new_database(pg_server)
+    open_store(resolve_url(pg_server.url(name), {})).close()          # the tables exist: the reader sees them
+    listener = socket.socket()                                           # a "host": must see no connection
+    listener.bind(("127.83.1.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"hosts:\n  n1: {{address: 127.83.1.1, port: {listener.getsockname()[1]}, roles: [worker]}}\n")
+    closed = socket.socket()
+    closed.bind(("127.83.255.1", 0))                                     # a port nothing listens on
+    cases = [
+        (pg_server.url(name, password="wrong-" + PASSWORD), "password authentication failed", "cannot log in"),
+        (pg_server.url("nosuchdb"), 'database "nosuchdb" does not exist', "no such database"),
+        (f"postgresql://fleet:{PASSWORD}@127.83.255.1:{closed.getsockname()[1]}/{name}", "refused",
+         "cannot reach the database server"),
+        (pg_server.url(name, user="reader", password=READER_PASSWORD), "permission denied", "may not write"),
+    ]
+    try:
+        for url, said, what in cases:
+            code = main(["scan", str(inv), "--db", url, "--out-dir", str(tmp_path / "out"), "--log-json", str(tmp_path / "l.json")])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert len(err.strip().splitlines()) == 1 and said in err and what in err, err
+            assert describe(resolve_url(url, {})) in err and PASSWORD not in err and READER_PASSWORD not in err
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+        assert not (tmp_path / "out").exists() and not (tmp_path / "l.json").exists()
+        # the reader may read (history, diff, report take the database as it is) ...
+        assert main(["history", "--db", pg_server.url(name, user="reader", password=READER_PASSWORD)]) == 0
+        assert "no runs in postgresql://reader@" in capsys.readouterr().out
+        # ... and a schema newer than ours is refused, never touched
+        engine = create_engine(resolve_url(pg_server.url(name), {}))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE fleetbench_schema SET version = version + 1"))
+        engine.dispose()
+        with pytest.raises(HistoryError, match=r"written by a newer fleetbench"):
+            open_store(resolve_url(pg_server.url(name), {}))
+    finally:
+        listener.close()
+        closed.close()
+
+
+def test_postgresql_credentials_from_pgpassfile(pg_server: Server, tmp_path, monkeypatch, capsys):
+    """A URL without a password: libpq reads PGPASSFILE (or ~/.pgpass), as psql does."""
+    name = new_database(pg_server)
+    url = pg_server.url(name, password=None)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{pg_server.host}:{pg_server.port}:{name}:fleet:{PASSWORD}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.setenv("FLEETBENCH_DB", url)
+    open_store(resolve_url(url, {})).close()
+    assert main(["history"]) == 0
+    assert capsys.readouterr().out.strip() == f"no runs in {url} yet"
+    passfile.write_text("")
+    assert main(["history"]) == 2
+    err = capsys.readouterr().err
+    assert "fleetbench: error: FLEETBENCH_DB" not in err and err.startswith(f"fleetbench: error: {url}: ")

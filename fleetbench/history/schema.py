@@ -107,3 +107,6 @@ results = Table(
 )
 
 TABLES = (runs, hosts, results)
+
+#: every table a run writes to (or deletes from): open_store tries each write before a scan
+WRITTEN = TABLES

@@ -10,8 +10,9 @@ back (a read-only or locked file fails here).
 A run is written in ONE transaction after the scan (:meth:`Store.save`): a crash while writing
 leaves the database as it was before. Retention (``--keep N``) deletes in that same transaction.
 
-Only SQLAlchemy Core constructs are used (no SQLite-only SQL), so the same queries serve the
-PostgreSQL databases of issue 18; only :func:`resolve_url` still refuses other URL schemes.
+Only SQLAlchemy Core constructs are used (no SQLite-only SQL), so the same queries and the same
+migrations serve SQLite files and PostgreSQL servers (psycopg 3). The password of a PostgreSQL URL
+is never shown: messages name the database by :func:`describe`, and driver messages are scrubbed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, false, insert, select, update
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from ..errors import InputError, UsageError
@@ -40,6 +41,8 @@ from . import schema as S
 ENV = "FLEETBENCH_DB"
 #: seconds a SQLite connection waits for another writer before giving up ("database is locked")
 BUSY_TIMEOUT = 5.0
+#: seconds to wait for a PostgreSQL server to answer before giving up
+CONNECT_TIMEOUT = 10
 #: runs in the fleet-score trend (this one included)
 TREND_RUNS = 30
 
@@ -54,49 +57,77 @@ def default_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "fleetbench" / "history.db"
 
 
+#: URL schemes taken for PostgreSQL; every one is served by psycopg 3 (SQLAlchemy's ``postgresql+psycopg``)
+PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
 def resolve_url(db: str | None, env: Mapping[str, str]) -> str:
-    """``--db`` (a path or a ``sqlite:///`` URL), else $FLEETBENCH_DB, else the default path → a URL."""
+    """``--db`` (a path, ``sqlite:///PATH`` or a PostgreSQL URL), else $FLEETBENCH_DB, else the default path → a URL.
+
+    PostgreSQL URLs (``postgresql://``, ``postgres://``, ``postgresql+psycopg://``) come back as
+    ``postgresql+psycopg://…``: psycopg 3 is the one driver fleetbench ships with. What the URL leaves
+    out (password, host, port, database) libpq takes from ``PGPASSFILE``/``~/.pgpass`` and the PG*
+    environment variables, as psql does.
+    """
     flag = "--db" if db else ENV
     value = db or env.get(ENV) or str(default_path(env))
     if "://" not in value:
         return f"sqlite:///{Path(value).expanduser().resolve()}"
     scheme = value.split("://", 1)[0].lower()
-    if scheme.startswith(("postgresql", "postgres")):
-        raise UsageError(flag, "PostgreSQL history databases come in a later version; "
-                               "give a SQLite file path or sqlite:///PATH for now")
-    if scheme != "sqlite":
-        raise UsageError(flag, f"unsupported database URL scheme '{scheme}://' (expected a file path or sqlite:///PATH)")
     try:
         url = make_url(value)
     except ArgumentError:
-        raise UsageError(flag, f"cannot parse the database URL '{value}'") from None
+        raise UsageError(flag, "cannot parse the database URL (expected a file path, sqlite:///PATH or "
+                               "postgresql://USER@HOST:PORT/DATABASE)") from None
+    if scheme in PG_SCHEMES:
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if scheme.startswith(("postgresql", "postgres")):
+        raise UsageError(flag, f"unsupported PostgreSQL driver '{scheme}://' (give postgresql://…: fleetbench uses psycopg 3)")
+    if scheme != "sqlite":
+        raise UsageError(flag, f"unsupported database URL scheme '{scheme}://' (expected a file path, sqlite:///PATH "
+                               "or postgresql://USER@HOST:PORT/DATABASE)")
     if not url.database or url.database == ":memory:":
         raise UsageError(flag, "expected sqlite:///PATH with a file path (an in-memory database keeps no history)")
     return value
 
 
 def describe(url: str) -> str:
-    """The database for messages: its file path, or the URL without a password."""
+    """The database for messages: its file path, or the URL without a password (``postgresql://fb@db:5432/fleet``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return parsed.database
-    return parsed.render_as_string(hide_password=True)
+    driver = "postgresql" if parsed.drivername == "postgresql+psycopg" else parsed.drivername
+    shown = URL.create(driver, username=parsed.username, host=parsed.host, port=parsed.port,
+                       database=parsed.database, query=parsed.query)        # no password, not even "***"
+    return shown.render_as_string(hide_password=True)
 
 
-def _driver_message(exc: SQLAlchemyError) -> str:
+def _driver_message(exc: SQLAlchemyError, secret: str | None) -> str:
+    """The driver's own words, on one line, without the password (should a driver ever echo it)."""
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     text = str(orig if orig is not None else exc)
+    if secret:
+        text = text.replace(secret, "***")
     return " ".join(text.split()) or type(exc).__name__
 
 
-def _explain(where: str, exc: SQLAlchemyError) -> HistoryError:
-    said = _driver_message(exc)
+def _explain(where: str, exc: SQLAlchemyError, secret: str | None = None) -> HistoryError:
+    said = _driver_message(exc, secret)
     low = said.lower()
     if "not a database" in low or "malformed" in low or "encrypted" in low:
         what = f"not a usable fleetbench history database (corrupted, or another kind of file: {said}); " \
                "move it away or give another --db"
     elif "readonly" in low or "read-only" in low:
         what = f"the history database cannot be written ({said}): check its permissions, or use --no-db"
+    elif "permission denied" in low or "must be owner" in low:
+        what = f"this database role may not write the history ({said}): grant it the rights, or use --no-db"
+    elif "password authentication failed" in low or "no password supplied" in low or "authentication failed" in low:
+        what = f"cannot log in to the database server ({said}): check the user and password " \
+               "(URL, PGPASSFILE or ~/.pgpass)"
+    elif "does not exist" in low and "database" in low:
+        what = f"no such database on the server ({said}): create it first (createdb)"
+    elif "connection" in low and ("refused" in low or "failed" in low or "timeout" in low or "timed out" in low):
+        what = f"cannot reach the database server ({said})"
     elif "locked" in low or "busy" in low:
         what = f"the history database is locked by another process ({said}); try again when it is done"
     elif "unable to open" in low:
@@ -168,7 +199,9 @@ def open_store(url: str, create: bool = True) -> Store:
         # reads the previous run from a worker thread (Store.prefetch)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
     else:
-        engine = create_engine(url)
+        # connect_timeout: an unreachable server fails the scan before it starts, not after minutes;
+        # application_name: the server's pg_stat_activity (and the run lock's message) names fleetbench
+        engine = create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT, "application_name": "fleetbench"})
     store = Store(engine, where)
     try:
         store.prepare(migrate=create)
@@ -184,6 +217,7 @@ class Store:
     def __init__(self, engine: Engine, where: str) -> None:
         self.engine = engine
         self.where = where
+        self._secret = engine.url.password if isinstance(engine.url.password, str) else None
         url = engine.url
         #: the SQLite file (the run lock sits beside it); None for a database server
         self.path: Path | None = Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
@@ -197,7 +231,7 @@ class Store:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise _explain(self.where, exc) from None
+            raise _explain(self.where, exc, self._secret) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -205,7 +239,7 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise _explain(self.where, exc) from None
+            raise _explain(self.where, exc, self._secret) from None
 
     # ------------------------------------------------------------------ opening
 
@@ -220,18 +254,29 @@ class Store:
             raise HistoryError(self.where, f"was written by a newer fleetbench (database schema {version}; this "
                                            f"fleetbench knows up to {S.SCHEMA_VERSION}): upgrade fleetbench, or give another --db")
         if not migrate:
+            if version is None:
+                raise HistoryError(self.where, "holds no fleetbench history yet (a scan without --no-db creates it)")
             if version != S.SCHEMA_VERSION:
-                raise HistoryError(self.where, f"has schema {version or 0}, older than this fleetbench's "
+                raise HistoryError(self.where, f"has schema {version}, older than this fleetbench's "
                                                f"{S.SCHEMA_VERSION}: run a scan to migrate it first")
             return
         for number, step in migrations.pending(version):
             with self._transaction() as conn:
                 migrations.apply(conn, number, step, version)
             version = number
-        with self._connect() as conn:       # a write that is rolled back: read-only or locked fails now
+        self._probe_write()
+
+    def _probe_write(self) -> None:
+        """Every write a run makes, tried with no row and rolled back: a read-only file, a locked
+        database or a database role without INSERT/UPDATE/DELETE on a table fails now, before the scan."""
+        with self._connect() as conn:
             trans = conn.begin()
             try:
                 conn.execute(update(S.schema_version).values(version=S.schema_version.c.version))
+                for table in S.WRITTEN:
+                    first = next(iter(table.primary_key.columns))
+                    conn.execute(insert(table).from_select([first.name], select(first).where(false())))
+                    conn.execute(delete(table).where(false()))
             finally:
                 trans.rollback()
 

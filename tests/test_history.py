@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import sqlite3
 from dataclasses import replace
@@ -25,14 +26,18 @@ from fleetbench import prometheus as P
 from fleetbench.cli import main
 from fleetbench.errors import HostError, HostStatus, UsageError
 from fleetbench.history import diff as D
+from fleetbench.history import migrations
 from fleetbench.history import schema as S
-from fleetbench.history.store import HistoryError, default_path, describe, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.history.store import GroupSpec, HistoryError, Store, default_path, describe, fleet_hosts, open_store, resolve_url, snapshot_of, waivers_of
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
 from fleetbench.report import html as html_report
+from fleetbench.shard import Shard
 
 from .pg import PASSWORD, READER_PASSWORD, Server, new_database, pg_server  # noqa: F401
 from .test_report import T0, _host, _scan
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # --------------------------------------------------------------------------- drift rules (pure)
 
@@ -245,7 +250,8 @@ def test_open_refuses_newer_and_foreign_databases(tmp_path):
         assert conn.execute("SELECT version FROM fleetbench_schema").fetchall() == [(S.SCHEMA_VERSION,)]
         conn.execute("UPDATE fleetbench_schema SET version = ?", (S.SCHEMA_VERSION + 1,))
     conn.close()
-    with pytest.raises(HistoryError, match=r"newer fleetbench \(database schema 2; this fleetbench knows up to 1\)"):
+    with pytest.raises(HistoryError, match=rf"newer fleetbench \(database schema {S.SCHEMA_VERSION + 1}; "
+                                           rf"this fleetbench knows up to {S.SCHEMA_VERSION}\)"):
         open_store(url)
     foreign = tmp_path / "f.db"
     with sqlite3.connect(foreign) as conn:
@@ -268,6 +274,46 @@ def test_cli_flags_that_need_the_database(tmp_path, capsys):
         assert flag in err and len(err.strip().splitlines()) == 1
     assert main(["scan", str(inv), "--db", "mysql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
     assert "--db: unsupported database URL scheme 'mysql://'" in capsys.readouterr().err
+
+
+def test_a_version_1_database_file_is_migrated(catalog, tmp_path):
+    """tests/fixtures/history-v1.db was written by fleetbench before run groups (schema 1): opening it
+    for a scan adds the run-group tables in one step, and its run reads back as before."""
+    path = tmp_path / "h.db"
+    shutil.copy(FIXTURES / "history-v1.db", path)
+    url = f"sqlite:///{path}"
+    with pytest.raises(HistoryError, match="has schema 1, older than this fleetbench's 2: run a scan to migrate it first"):
+        open_store(url, create=False)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(1,)]        # refused, not touched
+    store = open_store(url)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(S.SCHEMA_VERSION,)]
+    [old] = store.runs()
+    assert old.run_id == "v1run0000001" and old.group is None and old.counts["FAIL"] >= 1
+    report = store.load(old.run_id)
+    assert [h.name for h in report.hosts] == ["cp-1", "worker-1", "down-1"] and report.run_group is None
+    nxt = build(_report(catalog, 5, inventory="/srv/inv.yaml"))
+    store.save(nxt, {}, "/srv/inv.yaml")
+    assert store.previous("/srv/inv.yaml", nxt.started).run_id == old.run_id   # type: ignore[union-attr]
+    store.close()
+
+
+def test_migration_steps_on_postgresql(catalog, pg_server: Server):
+    """The same steps on PostgreSQL: a database at schema 1 (its step alone) with a run is brought to
+    the current schema by open_store, its run intact."""
+    url = resolve_url(pg_server.url(new_database(pg_server)), {})
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        number, step = migrations.MIGRATIONS[0]
+        migrations.apply(conn, number, step, None)
+    old = build(_report(catalog, 0, down=True))
+    Store(engine, "v1").save(old, {}, "/a.yaml")
+    engine.dispose()
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(1,)]
+    store = open_store(url)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(S.SCHEMA_VERSION,)]
+    assert to_dict(store.load(old.run_id)) == to_dict(old)
+    assert _sql(url, "SELECT COUNT(*) FROM run_groups") == [(0,)]
+    store.close()
 
 
 # --------------------------------------------------------------------------- HTML and Prometheus
@@ -400,3 +446,70 @@ def test_postgresql_credentials_from_pgpassfile(pg_server: Server, tmp_path, mon
     assert main(["history"]) == 2
     err = capsys.readouterr().err
     assert "fleetbench: error: FLEETBENCH_DB" not in err and err.startswith(f"fleetbench: error: {url}: ")
+
+
+# --------------------------------------------------------------------------- run groups (SQLite and PostgreSQL)
+
+def _shard_report(catalog: Catalog, minutes: int, group: str, shard: Shard,
+                  fails: dict[str, tuple[str, str, str]] | None = None) -> tuple[ScanReport, list[dict[str, Any]]]:
+    """A shard's scan (cp-1 and worker-1 are shard 2/2, down-1 is 1/2) and the fleet's host list."""
+    full = _report(catalog, minutes, fails, down=True)
+    mine = tuple(h for h in full.hosts if shard.holds(h.host.name))
+    return (replace(full, hosts=mine, options={**full.options, "shard": str(shard), "run_group": group}),
+            fleet_hosts([h.host for h in full.hosts], shard.count))
+
+
+def test_run_group_shards_replace_refuse_and_render_the_fleet(catalog, db_url):
+    store = open_store(db_url)
+    two = GroupSpec("night-1", Shard(2, 2))
+    scan, fleet = _shard_report(catalog, 0, "night-1", two.shard)
+    store.join_group(two, "/a.yaml", fleet)
+    first = build(scan)
+    assert first.group_text == "shard 2/2 of run group night-1"
+    assert store.save(first, {}, "/a.yaml", group=two) == ()
+    group = store.group("night-1")
+    assert group.missing == (1,) and group.shards == 2 and [h["name"] for h in group.hosts] == ["cp-1", "worker-1", "down-1"]
+    data = store.group_report(group)
+    assert [(h.name, h.status, h.error) for h in data.hosts][2] == ("down-1", "not-reported", "shard 1/2 did not report")
+    assert data.summary.hosts == 3 and data.summary.hosts_not_assessed == 1 and data.run_id == "night-1"
+    assert to_dict(data)["run_group"] == {"name": "night-1", "shards": 2, "created": group.created, "missing": [1],
+                                          "reported": [{"shard": 2, "run": first.run_id, "ran_by": "cron@jump",
+                                                        "started": first.started}]}
+    assert data.group_text == "run group night-1 of 2 shards: shard 1/2 did not report"
+    assert from_dict(to_dict(data)) == data
+    # a re-run of shard 2 replaces its run, in the same transaction
+    again = build(_shard_report(catalog, 1, "night-1", two.shard, {"4.1.5": ("FAIL", "600 x:y", "stat k")})[0])
+    assert store.save(again, {}, "/a.yaml", group=two) == (first.run_id,)
+    assert [r.run_id for r in store.runs()] == [again.run_id]
+    assert _sql(db_url, f"SELECT COUNT(*) FROM results WHERE run_id = '{first.run_id}'") == [(0,)]
+    worker = next(h for h in store.group_report(store.group("night-1")).hosts if h.name == "worker-1")
+    assert next(r for r in worker.results if r.id == "4.1.5").actual == "600 x:y"
+    # shards that disagree with the group are refused before they scan
+    with pytest.raises(HistoryError, match=r"run group 'night-1' has 2 shards .* --shard 1/3"):
+        store.join_group(GroupSpec("night-1", Shard(1, 3)), "/a.yaml", fleet_hosts([h.host for h in scan.hosts], 3))
+    with pytest.raises(HistoryError, match=r"recorded with 3 hosts and this inventory \(after --limit\) has 2: "
+                                           r"1 of its hosts are not in this inventory \(down-1\)"):
+        store.join_group(GroupSpec("night-1", Shard(1, 2)), "/a.yaml", fleet[:2])
+    # the other shard reports: every host once; a later group is compared with this one
+    one = GroupSpec("night-1", Shard(1, 2))
+    store.join_group(one, "/a.yaml", fleet)
+    store.save(build(_shard_report(catalog, 2, "night-1", one.shard)[0]), {}, "/a.yaml", group=one)
+    whole = store.group_report(store.group("night-1"))
+    assert [h.name for h in whole.hosts] == ["cp-1", "worker-1", "down-1"] and whole.run_group["missing"] == []
+    assert whole.hosts[2].status == "unreachable"
+    later = GroupSpec("night-2", Shard(2, 2))
+    store.join_group(later, "/a.yaml", fleet)
+    store.save(build(_shard_report(catalog, 3, "night-2", later.shard)[0]), {}, "/a.yaml", group=later)
+    new = store.group("night-2")
+    prev = store.previous_group(new)
+    assert prev is not None and prev.name == "night-1"
+    d = D.diff(store.group_snapshot(prev), store.group_snapshot(new))
+    assert [(c.host, c.id, c.before, c.after) for c in d.resolved] == [("worker-1", "4.1.5", "FAIL", "PASS")]
+    assert d.newly_not_assessed == ()               # down-1 was not assessed before either
+    assert store.group_snapshot(new).hosts["down-1"] == D.HostState(False, "not-reported", "shard 1/2 did not report")
+    # plain runs of the same inventory never compare with a shard
+    plain = build(_report(catalog, 9, inventory="/a.yaml"))
+    assert store.history(plain, "/a.yaml", snapshot_of(plain, {})).previous is None
+    store.save(plain, {}, "/a.yaml")
+    assert [(r.group, r.shard) for r in store.runs()][:2] == [(None, None), ("night-2", "2/2")]
+    store.close()

@@ -17,15 +17,16 @@ is never shown: messages name the database by :func:`describe`, and driver messa
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, create_engine, delete, false, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, create_engine, delete, false, insert, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -33,6 +34,7 @@ from ..errors import InputError, UsageError
 from ..models import ScanReport, Waiver
 from ..report import matrix as M
 from ..report.model import STATUSES, History, Report, TrendPoint, _evidence_dict, clusters_dict, fleet_scores, from_dict, percent, waiver_lists_dict
+from ..shard import Shard, shard_of
 from . import diff as D
 from . import migrations
 from . import schema as S
@@ -152,6 +154,8 @@ class RunInfo:
     counts: Mapping[str, int]             #: status → results
     passed: int                           #: scored, automated PASS (the fleet score's numerator)
     failed: int
+    group: str | None = None              #: the run group this run is a shard of (None: a plain run)
+    shard: str | None = None              #: "I/N" within ``group``
 
     @property
     def score(self) -> float | None:
@@ -162,7 +166,7 @@ class RunInfo:
                 "ran_by": self.ran_by, "version": self.version, "hosts": self.hosts,
                 "hosts_assessed": self.hosts_assessed, "hosts_not_assessed": self.hosts - self.hosts_assessed,
                 "summary": dict(self.counts), "passed": self.passed, "failed": self.failed,
-                "score": percent(self.score)}
+                "score": percent(self.score), "run_group": self.group, "shard": self.shard}
 
 
 def _run_info(row: RowMapping) -> RunInfo:
@@ -170,11 +174,71 @@ def _run_info(row: RowMapping) -> RunInfo:
                    ran_by=row["ran_by"], version=row["version"], hosts=row["hosts"], hosts_assessed=row["hosts_assessed"],
                    counts={"PASS": row["pass_count"], "FAIL": row["fail_count"], "WARN": row["warn_count"],
                            "INFO": row["info_count"]},
-                   passed=row["scored_pass"], failed=row["scored_fail"])
+                   passed=row["scored_pass"], failed=row["scored_fail"],
+                   group=row.get("run_group"), shard=f"{row['shard']}/{row['shards']}" if row.get("run_group") else None)
 
 
 def _same_inventory(inventory: str | None) -> Any:
-    return S.runs.c.inventory.is_(None) if inventory is None else S.runs.c.inventory == inventory
+    """The PLAIN runs of ``inventory``: a shard of a run group is compared with groups, never with a plain run."""
+    same = S.runs.c.inventory.is_(None) if inventory is None else S.runs.c.inventory == inventory
+    return and_(same, S.runs.c.run_id.not_in(select(S.group_runs.c.run_id)))
+
+
+def _runs_with_groups() -> Any:
+    """``runs`` with each run's group, shard and N (NULL for a plain run)."""
+    return (select(S.runs, S.group_runs.c.run_group, S.group_runs.c.shard, S.run_groups.c.shards)
+            .select_from(S.runs.outerjoin(S.group_runs, S.group_runs.c.run_id == S.runs.c.run_id)
+                         .outerjoin(S.run_groups, S.run_groups.c.name == S.group_runs.c.run_group)))
+
+
+#: a run group's name: it names report folders and appears in messages
+GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+#: the reason of a host whose shard never reported (README, "Shards and run groups")
+NOT_REPORTED = "not-reported"
+
+
+def check_group_name(name: str, flag: str = "--run-group") -> str:
+    if not GROUP_NAME.match(name):
+        raise UsageError(flag, f"expected a name of letters, digits, '.', '_', ':' or '-' (at most 100, "
+                               f"starting with a letter or digit), got '{name}'")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """This run's place in a run group: ``--run-group NAME`` and ``--shard I/N``."""
+
+    name: str
+    shard: Shard
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A stored run group: its N, its fleet, and the run of each shard that reported."""
+
+    name: str
+    shards: int
+    inventory: str | None
+    created: str
+    hosts: tuple[Mapping[str, Any], ...]  #: {name, address, roles, shard}, in inventory order
+    runs: Mapping[int, RunInfo]           #: shard → its run
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(i for i in range(1, self.shards + 1) if i not in self.runs)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON ``"run_group"`` of the group's report (README, "JSON report")."""
+        return {"name": self.name, "shards": self.shards, "created": self.created,
+                "reported": [{"shard": i, "run": r.run_id, "ran_by": r.ran_by, "started": r.started}
+                             for i, r in sorted(self.runs.items())],
+                "missing": list(self.missing)}
+
+
+def fleet_hosts(hosts: Sequence[Any], count: int) -> list[dict[str, Any]]:
+    """The group's host list as recorded: every host of the inventory (after --limit) with its shard."""
+    return [{"name": h.name, "address": h.address, "roles": list(h.roles), "shard": shard_of(h.name, count)}
+            for h in hosts]
 
 
 def open_store(url: str, create: bool = True) -> Store:
@@ -283,9 +347,13 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def save(self, report: Report, waivers: Mapping[tuple[str, int], Waiver], inventory: str | None,
-             keep: int | None = None) -> tuple[str, ...]:
+             keep: int | None = None, group: GroupSpec | None = None) -> tuple[str, ...]:
         """Store ``report`` in one transaction; with ``keep``, delete the oldest runs of the same
         inventory beyond ``keep`` in that transaction. Returns the run ids deleted.
+
+        With ``group`` (joined first by :meth:`join_group`), the run becomes that shard's run of the
+        group, and the shard's earlier run in the group, if any, is deleted in the same transaction
+        (a re-run replaces it): readers see the old run or the new one, never both or neither.
 
         ``waivers``: (host name, result position) → the waiver that accepted that finding.
         """
@@ -318,27 +386,71 @@ class Store:
                     r.scored, r.automated, r.expected, r.actual, r.source, r.reason, r.remediation, w is not None,
                     *((w.reason, w.owner, w.ticket, w.expires.isoformat(), w.origin) if w else _NO_WAIVER)))
         with self._transaction() as conn:
+            replaced: tuple[str, ...] = ()
+            if group is not None:
+                where = and_(S.group_runs.c.run_group == group.name, S.group_runs.c.shard == group.shard.index)
+                replaced = tuple(conn.execute(select(S.group_runs.c.run_id).where(where)).scalars())
+                conn.execute(delete(S.group_runs).where(where))
+                _delete_runs(conn, replaced)
             conn.execute(insert(S.runs), [run_row])
             if host_rows:
                 conn.execute(insert(S.hosts), host_rows)
             _insert_plain(conn, S.results, RESULT_COLUMNS, result_rows)
+            if group is not None:
+                conn.execute(insert(S.group_runs).values(run_group=group.name, shard=group.shard.index,
+                                                         run_id=report.run_id))
+                return replaced
             return self._retain(conn, inventory, keep) if keep is not None else ()
+
+    def join_group(self, group: GroupSpec, inventory: str | None, hosts: list[dict[str, Any]]) -> None:
+        """Record the group (its N and its fleet) if it is new, else check this shard agrees with it.
+
+        Called before any host is contacted: a shard whose N or host list disagrees with the group
+        is refused (a HistoryError, exit 2). Two shards creating the group at once: one inserts,
+        the other's insert fails on the primary key and it compares with what the first recorded.
+        """
+        row: RowMapping | None = None
+        for attempt in (1, 2):
+            try:
+                with self._transaction() as conn:
+                    row = conn.execute(select(S.run_groups).where(S.run_groups.c.name == group.name)).mappings().first()
+                    if row is None:
+                        conn.execute(insert(S.run_groups).values(name=group.name, shards=group.shard.count,
+                                                                 inventory=inventory, created=datetime.now(UTC).isoformat(),
+                                                                 hosts=hosts))
+                        return
+                break
+            except HistoryError:
+                if attempt == 2:
+                    raise
+        assert row is not None
+        if row["shards"] != group.shard.count:
+            raise HistoryError(self.where, f"run group '{group.name}' has {row['shards']} shards (recorded by its first "
+                                           f"shard), this scan says --shard {group.shard}: use the same N in every shard "
+                                           "of a group, or another --run-group")
+        recorded = {h["name"] for h in row["hosts"]}
+        mine = {h["name"] for h in hosts}
+        if recorded != mine:
+            gone, extra = sorted(recorded - mine), sorted(mine - recorded)
+            said = "; ".join(part for part in (
+                f"{len(gone)} of its hosts are not in this inventory ({_some(gone)})" if gone else "",
+                f"{len(extra)} hosts of this inventory are not in the group ({_some(extra)})" if extra else "") if part)
+            raise HistoryError(self.where, f"run group '{group.name}' was recorded with {len(recorded)} hosts and this "
+                                           f"inventory (after --limit) has {len(mine)}: {said}; every shard of a group "
+                                           "must see the same inventory and --limit")
 
     @staticmethod
     def _retain(conn: Connection, inventory: str | None, keep: int) -> tuple[str, ...]:
         old = tuple(conn.execute(select(S.runs.c.run_id).where(_same_inventory(inventory))
                                  .order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc()).offset(keep)).scalars())
-        if old:
-            conn.execute(delete(S.results).where(S.results.c.run_id.in_(old)))
-            conn.execute(delete(S.hosts).where(S.hosts.c.run_id.in_(old)))
-            conn.execute(delete(S.runs).where(S.runs.c.run_id.in_(old)))
+        _delete_runs(conn, old)
         return old
 
     # ------------------------------------------------------------------ reading
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
         """Stored runs, newest first."""
-        query = select(S.runs).order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc())
+        query = _runs_with_groups().order_by(S.runs.c.started.desc(), S.runs.c.run_id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self._connect() as conn:
@@ -406,10 +518,15 @@ class Store:
     def load(self, run_id: str) -> Report:
         """A stored run as the report model, exactly as its scan rendered it (without ``history``)."""
         with self._connect() as conn:
-            run = conn.execute(select(S.runs).where(S.runs.c.run_id == run_id)).mappings().one()
-            hosts = conn.execute(select(S.hosts).where(S.hosts.c.run_id == run_id).order_by(S.hosts.c.position)).mappings().all()
-            rows = conn.execute(select(S.results).where(S.results.c.run_id == run_id)
-                                .order_by(S.results.c.host, S.results.c.position)).mappings().all()
+            return from_dict(self._load_dict(conn, run_id))
+
+    @staticmethod
+    def _load_dict(conn: Connection, run_id: str) -> dict[str, Any]:
+        """A stored run as its report JSON (without ``history``)."""
+        run = conn.execute(select(S.runs).where(S.runs.c.run_id == run_id)).mappings().one()
+        hosts = conn.execute(select(S.hosts).where(S.hosts.c.run_id == run_id).order_by(S.hosts.c.position)).mappings().all()
+        rows = conn.execute(select(S.results).where(S.results.c.run_id == run_id)
+                            .order_by(S.results.c.host, S.results.c.position)).mappings().all()
         per: dict[str, list[RowMapping]] = {}
         for r in rows:
             per.setdefault(r["host"], []).append(r)
@@ -442,6 +559,84 @@ class Store:
                             "INFO": run["info_count"], "hosts": run["hosts"], "hosts_assessed": run["hosts_assessed"],
                             "hosts_not_assessed": run["hosts"] - run["hosts_assessed"], **fleet_scores(host_dicts)},
                 "waivers": run["waivers"], "clusters": run["clusters"], "sections": run["sections"]}
+        return data
+
+    # ------------------------------------------------------------------ run groups
+
+    def group(self, name: str) -> GroupInfo:
+        """A stored run group by name; a usage error naming --run-group if there is none."""
+        with self._connect() as conn:
+            row = conn.execute(select(S.run_groups).where(S.run_groups.c.name == name)).mappings().first()
+            if row is None:
+                raise UsageError("--run-group", f"no run group '{name}' in {self.where} (see `fleetbench history`)")
+            runs = conn.execute(_runs_with_groups().where(S.group_runs.c.run_group == name)).mappings().all()
+        return GroupInfo(name=row["name"], shards=row["shards"], inventory=row["inventory"], created=row["created"],
+                         hosts=tuple(row["hosts"]), runs={r["shard"]: _run_info(r) for r in runs})
+
+    def previous_group(self, group: GroupInfo) -> GroupInfo | None:
+        """The newest group of the same inventory created before ``group`` (its baseline)."""
+        same = (S.run_groups.c.inventory.is_(None) if group.inventory is None
+                else S.run_groups.c.inventory == group.inventory)
+        with self._connect() as conn:
+            name = conn.execute(select(S.run_groups.c.name)
+                                .where(same, S.run_groups.c.created < group.created, S.run_groups.c.name != group.name)
+                                .order_by(S.run_groups.c.created.desc()).limit(1)).scalar()
+        return None if name is None else self.group(name)
+
+    def latest_group(self) -> GroupInfo:
+        with self._connect() as conn:
+            name = conn.execute(select(S.run_groups.c.name).order_by(S.run_groups.c.created.desc()).limit(1)).scalar()
+        if name is None:
+            raise UsageError("--run-group", f"{self.where} holds no run group yet")
+        return self.group(name)
+
+    def group_snapshot(self, group: GroupInfo) -> D.Snapshot:
+        """The whole group as the drift rules see it: each host from its shard's run; the hosts of a
+        shard that never reported are not assessed (status ``not-reported``)."""
+        shot = {i: self.snapshot(r.run_id) for i, r in group.runs.items()}
+        hosts: dict[str, D.HostState] = {}
+        for h in group.hosts:
+            got = shot.get(h["shard"])
+            state = got.hosts.get(h["name"]) if got is not None else None
+            hosts[h["name"]] = state if state is not None else D.HostState(
+                assessed=False, status=NOT_REPORTED, reason=_not_reported(h["shard"], group.shards))
+        started = min((r.started for r in group.runs.values()), default=group.created)
+        return D.Snapshot(run_id=group.name, started=started, hosts=hosts)
+
+    def group_report(self, group: GroupInfo) -> Report:
+        """The whole fleet of a run group as one report: every host of the group exactly once, in
+        inventory order, from the latest run of its shard; a shard that never reported leaves its
+        hosts not assessed ("shard I/N did not report"). Section 5 of a cluster is taken from the
+        first shard (by number) whose run decided it."""
+        with self._connect() as conn:
+            shards = {i: self._load_dict(conn, r.run_id) for i, r in sorted(group.runs.items())}
+        per_host = {h["name"]: h for d in shards.values() for h in d["hosts"]}
+        hosts: list[dict[str, Any]] = []
+        for h in group.hosts:
+            got = per_host.get(h["name"]) if h["shard"] in shards else None
+            hosts.append(got if got is not None else {
+                "name": h["name"], "address": h["address"], "roles": list(h["roles"]), "status": NOT_REPORTED,
+                "error": _not_reported(h["shard"], group.shards), "benchmark": "", "started": group.created,
+                "seconds": 0.0, "known_hosts": None, "accepted_host_key": None, "results": [],
+                "summary": {k: 0 for k in STATUSES}, "evidence": None, "detected": None})
+        clusters: dict[str, Any] = {}
+        for d in shards.values():
+            for c in d["clusters"] or ():
+                if c["name"] not in clusters or (not clusters[c["name"]]["status"] == "ok" and c["status"] == "ok"):
+                    clusters[c["name"]] = c
+        first = next(iter(shards.values()), None)
+        counts = Counter(r["status"] for h in hosts for r in h["results"])
+        assessed = sum(1 for h in hosts if h["status"] == "ok")
+        options = {k: v for k, v in (first["options"] if first else {}).items() if k not in ("run_group", "shard")}
+        data = {"tool": "fleetbench", "version": first["version"] if first else "", "schema": first["schema"] if first else 0,
+                "run_id": group.name, "started": min((d["started"] for d in shards.values()), default=group.created),
+                "finished": max((d["finished"] for d in shards.values()), default=group.created),
+                "benchmark": first["benchmark"] if first else "", "catalog_digest": first["catalog_digest"] if first else "",
+                "options": options, "hosts": hosts,
+                "summary": {**{k: counts.get(k, 0) for k in STATUSES}, "hosts": len(hosts), "hosts_assessed": assessed,
+                            "hosts_not_assessed": len(hosts) - assessed, **fleet_scores(hosts)},
+                "waivers": first["waivers"] if first else None, "clusters": list(clusters.values()),
+                "sections": first["sections"] if first else None, "run_group": group.describe()}
         return from_dict(data)
 
     def prefetch(self, inventory: str | None) -> D.Snapshot | None:
@@ -477,6 +672,21 @@ RESULT_COLUMNS = ("run_id", "host", "position", "benchmark", "id", "check_id", "
                   "scored", "automated", "expected", "actual", "source", "reason", "remediation", "waived",
                   "waiver_reason", "waiver_owner", "waiver_ticket", "waiver_expires", "waiver_origin")
 _NO_WAIVER = (None, None, None, None, None)
+
+
+def _delete_runs(conn: Connection, run_ids: tuple[str, ...]) -> None:
+    if run_ids:
+        conn.execute(delete(S.results).where(S.results.c.run_id.in_(run_ids)))
+        conn.execute(delete(S.hosts).where(S.hosts.c.run_id.in_(run_ids)))
+        conn.execute(delete(S.runs).where(S.runs.c.run_id.in_(run_ids)))
+
+
+def _not_reported(shard: int, count: int) -> str:
+    return f"shard {shard}/{count} did not report"
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _insert_plain(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -28,6 +28,7 @@ from fleetbench.errors import HostError, HostStatus, UsageError
 from fleetbench.history import diff as D
 from fleetbench.history import migrations
 from fleetbench.history import schema as S
+from fleetbench.history import views as V
 from fleetbench.history.store import GroupSpec, HistoryError, Store, default_path, describe, fleet_hosts, open_store, resolve_url, snapshot_of, waivers_of
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
@@ -87,6 +88,12 @@ def test_an_unchanged_run_has_no_drift_and_ids_sort_numerically():
     first = D.first_run(_snap("r2", run))
     assert [c.id for c in first.new_failures] == ["1.2", "1.10"]
     assert D.to_json(first)["from"] == {"run": None, "started": None}
+
+
+def test_counts_line_plurals():
+    old = _snap("r1", {"a": _state({}), "b": _state({}), "c": _state({})})
+    new = _snap("r2", {"a": DOWN, "b": DOWN, "d": _state({}), "e": _state({})})
+    assert V.counts(D.diff(old, new)) == "0 new FAIL, 0 resolved, 2 hosts added, 1 host removed, 2 hosts newly not assessed"
 
 
 def test_diff_json_shape_round_trips():

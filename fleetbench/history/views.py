@@ -25,10 +25,11 @@ def since_line(history: History) -> str:
 
 def counts(d: D.Diff) -> str:
     parts = [f"{len(d.new_failures)} new FAIL", f"{len(d.resolved)} resolved"]
-    for label, items in (("other change", d.changed), ("host added", d.hosts_added), ("host removed", d.hosts_removed),
-                         ("host newly not assessed", d.newly_not_assessed)):
+    for one, many, items in (("other change", "other changes", d.changed), ("host added", "hosts added", d.hosts_added),
+                             ("host removed", "hosts removed", d.hosts_removed),
+                             ("host newly not assessed", "hosts newly not assessed", d.newly_not_assessed)):
         if items:
-            parts.append(f"{len(items)} {label}{'s' if len(items) > 1 else ''}")
+            parts.append(f"{len(items)} {many if len(items) > 1 else one}")
     return ", ".join(parts)
 
 

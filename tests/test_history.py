@@ -520,3 +520,28 @@ def test_run_group_shards_replace_refuse_and_render_the_fleet(catalog, db_url):
     store.save(plain, {}, "/a.yaml")
     assert [(r.group, r.shard) for r in store.runs()][:2] == [(None, None), ("night-2", "2/2")]
     store.close()
+
+
+def test_shard_flags_and_an_empty_shard_on_sqlite(tmp_path, capsys):
+    """cp-1 hashes to shard 2/2, so shard 1/2 of this inventory is empty: it still runs, reports and is
+    recorded (no host contacted), and the group's report lists cp-1 as not reported."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  cp-1: {address: 127.83.9.9, roles: [worker]}\n")
+    db, out = str(tmp_path / "h.db"), str(tmp_path / "out")
+    for extra, said in ((["--db", db, "--shard", "3/2", "--run-group", "g"], "--shard: expected I/N with 1 ≤ I ≤ N"),
+                        (["--db", db, "--shard", "1/2"], "--shard: a shard recorded in the history database belongs to a run group"),
+                        (["--run-group", "g", "--no-db"], "--run-group: needs the history database"),
+                        (["--db", db, "--run-group", "a/b"], "--run-group: expected a name of letters"),
+                        (["--db", db, "--run-group", "g", "--keep", "2"], "--keep: applies to plain runs")):
+        assert main(["scan", str(inv), "--out-dir", out, *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert main(["scan", str(inv), "--db", db, "--out-dir", out, "--flat", "--shard", "1/2", "--run-group", "g"]) == 0
+    console = capsys.readouterr().out
+    assert "0/0 hosts assessed" in console and "shard 1/2 of run group g" in console
+    assert main(["report", "--db", db, "--run-group", "g", "--out-dir", out, "--flat"]) == 0
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(h["name"], h["status"], h["error"]) for h in data["hosts"]] == [("cp-1", "not-reported", "shard 2/2 did not report")]
+    assert data["run_group"]["missing"] == [2] and data["summary"]["hosts_not_assessed"] == 1
+    assert main(["report", "--db", db, "--out-dir", out]) == 2
+    assert "give a RUN" in capsys.readouterr().err

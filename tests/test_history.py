@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -29,7 +30,9 @@ from fleetbench.history import diff as D
 from fleetbench.history import migrations
 from fleetbench.history import schema as S
 from fleetbench.history import views as V
+from fleetbench.history.advisory import AdvisoryLock
 from fleetbench.history.store import GroupSpec, HistoryError, Store, default_path, describe, fleet_hosts, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.lock import LockHeld
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
 from fleetbench.report import html as html_report
@@ -545,3 +548,22 @@ def test_shard_flags_and_an_empty_shard_on_sqlite(tmp_path, capsys):
     assert data["run_group"]["missing"] == [2] and data["summary"]["hosts_not_assessed"] == 1
     assert main(["report", "--db", db, "--out-dir", out]) == 2
     assert "give a RUN" in capsys.readouterr().err
+
+
+def test_postgresql_run_lock_per_inventory(pg_server: Server):
+    """The advisory lock: one holder per key, named in the refusal; another key is free; released on exit."""
+    engine = create_engine(resolve_url(pg_server.url(new_database(pg_server)), {}))
+    try:
+        with AdvisoryLock(engine, "inventory /a.yaml", "db", "run000000001"):
+            with pytest.raises(LockHeld) as held, AdvisoryLock(engine, "inventory /a.yaml", "db", "run000000002"):
+                pass
+            assert held.value.holder is not None and held.value.holder.pid == os.getpid()
+            assert held.value.holder.run_id == "run000000001"
+            assert str(held.value).startswith("another fleetbench run holds the run lock of inventory /a.yaml in db: "
+                                              f"process {os.getpid()} on ")
+            with AdvisoryLock(engine, "inventory /b.yaml", "db"):
+                pass
+        with AdvisoryLock(engine, "inventory /a.yaml", "db"):
+            pass
+    finally:
+        engine.dispose()

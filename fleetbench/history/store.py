@@ -10,6 +10,11 @@ back (a read-only or locked file fails here).
 A run is written in ONE transaction after the scan (:meth:`Store.save`): a crash while writing
 leaves the database as it was before. Retention (``--keep N``) deletes in that same transaction.
 
+Run groups (issue 18): a shard joins its group before the scan (:meth:`Store.join_group`: the group's
+N and fleet recorded, or this shard checked against them), and its run replaces the shard's earlier
+run in the group in the save's one transaction. :meth:`Store.group_report` and
+:meth:`Store.group_snapshot` put the shards' runs back together as one fleet.
+
 Only SQLAlchemy Core constructs are used (no SQLite-only SQL), so the same queries and the same
 migrations serve SQLite files and PostgreSQL servers (psycopg 3). The password of a PostgreSQL URL
 is never shown: messages name the database by :func:`describe`, and driver messages are scrubbed.

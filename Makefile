@@ -15,13 +15,17 @@ OUT    ?= reports
 # screenshots): the HTML report is rendered in a real headless browser by the tests.
 # poppler-utils: pdftotext/pdfinfo read the report printed to PDF back (font size, page numbers).
 # ruby, shellcheck: the Vagrantfile's syntax and the Vagrant provisioning scripts are checked (no hypervisor here).
+# postgresql: the tests start their own unprivileged server (tests/pg.py); createcluster.conf is set first
+# so that installing the package creates (and starts) no system cluster nobody asked for.
 APT_PACKAGES := openssh-server openssh-client gcc libc6-dev busybox dash util-linux iproute2 procps sudo \
-                chromium fonts-dejavu-core poppler-utils ruby shellcheck
+                chromium fonts-dejavu-core poppler-utils ruby shellcheck postgresql
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  if ! [ -e /etc/postgresql-common/createcluster.conf ]; then mkdir -p /etc/postgresql-common/createcluster.d && \
+	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/fleetbench-no-main-cluster.conf; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# a REAL kubectl answers the cluster query in the lab (tests/lab/kubeapi.py); any kubectl on PATH will do,

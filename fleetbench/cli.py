@@ -43,7 +43,8 @@ from .connect import Settings
 from .errors import HostStatus, InputError, UsageError
 from .history import diff as D
 from .history import views as V
-from .history.store import HistoryError, RunInfo, Store, open_store, resolve_url, snapshot_of, waivers_of
+from .history.advisory import AdvisoryLock
+from .history.store import GroupInfo, GroupSpec, HistoryError, RunInfo, Store, check_group_name, fleet_hosts, open_store, resolve_url, snapshot_of, waivers_of
 from .interrupt import Interrupts
 from .inventory import host_record, load_inventory, shared_endpoints
 from .lock import LOCK_NAME, LockHeld, RunLock
@@ -55,6 +56,9 @@ from .report.model import Report
 from .runlog import RunLog
 from .runner import ScanOptions, check_paths, cluster_sources, plan_for, probe_command, scan
 from .select import AUTO, Selection, candidates, host_targets, require_controls, role_names
+from .shard import Shard
+from .shard import parse as parse_shard
+from .shard import select as select_shard
 from .sshconfig import resolve, resolve_hops, with_config_file
 from .waivers import Rule
 from .waivers import apply as apply_waivers
@@ -156,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="RUN", help="with --fail-on-new: compare with this run "
                                                      "(id, unique prefix or latest; default: the previous run of the inventory)")
     p.add_argument("--prometheus", metavar="FILE", help="also write a node_exporter textfile (written atomically)")
+    p.add_argument("--shard", metavar="I/N", help="scan only shard I of N: the hosts whose name hashes to I "
+                                                  "(README, \"Shards and run groups\"); with the database, give --run-group")
+    p.add_argument("--run-group", metavar="NAME", help="record this run as shard I/N of the run group NAME, which joins the "
+                                                       "shards' runs (processes, jump hosts) into one fleet run; a re-run "
+                                                       "of a shard replaces its run in the group")
     _output_options(p)
 
     p = sub.add_parser("evaluate", parents=[common], help="re-evaluate an evidence bundle offline (contacts nothing)")
@@ -194,19 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="what changed between two stored runs (default: the last two of the same inventory)")
     p.add_argument("old", nargs="?", metavar="OLD", help="run id, unique prefix or latest (default: the run before NEW)")
     p.add_argument("new", nargs="?", metavar="NEW", help="run id, unique prefix or latest (default: the newest run of OLD's inventory)")
+    p.add_argument("--run-group", metavar="NAME", action="append", default=[],
+                   help="compare run groups instead of runs: once (NAME against the previous group of its inventory) "
+                        "or twice (OLD then NEW)")
     _db_option(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("report", help="render a stored run again (any format, contacts nothing)")
-    p.add_argument("run", metavar="RUN", help="run id, unique prefix or latest")
+    p = sub.add_parser("report", help="render a stored run, or a whole run group, again (any format, contacts nothing)")
+    p.add_argument("run", metavar="RUN", nargs="?", help="run id, unique prefix or latest")
+    p.add_argument("--run-group", metavar="NAME", help="render the whole fleet of this run group (every shard's latest run) "
+                                                       "instead of one run")
     _db_option(p)
     _output_options(p)
     return parser
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="history database: a file path or sqlite:///PATH (default: $FLEETBENCH_DB, "
-                                                "else $XDG_DATA_HOME/fleetbench/history.db)")
+    p.add_argument("--db", metavar="PATH|URL", help="history database: a file path, sqlite:///PATH or "
+                                                    "postgresql://USER@HOST:PORT/DATABASE (default: $FLEETBENCH_DB, "
+                                                    "else $XDG_DATA_HOME/fleetbench/history.db)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,10 +303,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for warning in shared_endpoints(hosts):
             if not args.quiet:              # cron: nothing unless someone must act on the results
                 print(f"fleetbench: warning: {warning}", file=sys.stderr)
+    fleet = hosts                           # every host of the inventory after --limit: the run group's fleet
+    shard = _shard(args)
+    if shard is not None:
+        hosts = select_shard(hosts, shard)
     check_paths(hosts, catalog)
     require_controls(hosts, catalog, bench, selection)
     _check_destinations(args, bundle=args.bundle, log_json=args.log_json)
-    store = _scan_store(args)               # the database is checked before any host is contacted
+    store = _scan_store(args, fleet)        # the database is checked before any host is contacted
     try:
         with Interrupts() as interrupts:
             options = ScanOptions(benchmark=bench, selection=selection, concurrency=args.concurrency,
@@ -301,11 +320,33 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                                                      verify_host_keys=not args.insecure_no_host_key_check,
                                                      accept_new_host_keys=args.accept_new_host_keys),
                                   interrupts=interrupts)
-            with RunLock(_lock_path(args, store), options.run_id):
+            with _run_lock(args, store, options.run_id):
                 return _scan_locked(args, hosts, catalog, options, rules, interrupts, store)
     finally:
         if store is not None:
             store.close()
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    """--shard I/N (--run-group alone: the group's only shard, 1/1); None: every host."""
+    if args.run_group:
+        check_group_name(args.run_group)
+    if args.shard:
+        return parse_shard(args.shard)
+    return Shard(1, 1) if args.run_group else None
+
+
+def _run_lock(args: argparse.Namespace, store: Store | None, run_id: str) -> RunLock | AdvisoryLock:
+    """The run lock (README, "The run lock"): a file for SQLite and --no-db; an advisory lock on the
+    PostgreSQL server per inventory (per shard of a run group), so that other inventories and other
+    shards run at the same time."""
+    if store is not None and store.path is None:
+        group: GroupSpec | None = getattr(args, "group_spec", None)
+        if group is not None:
+            return AdvisoryLock(store.engine, f"shard {group.shard} of run group {group.name}", store.where, run_id)
+        inventory = "--local" if args.local else str(Path(args.inventory).resolve())
+        return AdvisoryLock(store.engine, f"inventory {inventory}", store.where, run_id)
+    return RunLock(_lock_path(args, store), run_id)
 
 
 def _lock_path(args: argparse.Namespace, store: Store | None) -> Path:
@@ -327,13 +368,18 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
         if log is not None:
             log.host(apply_waivers(rules, (result,), date.today()).hosts[0] if rules else result)
 
+    group: GroupSpec | None = getattr(args, "group_spec", None)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             # the previous run is read while the hosts are scanned (the loop mostly waits on the network),
             # so comparing with it adds little to the run's wall time (README, "Benchmark")
-            prefetch = pool.submit(store.prefetch, inventory) if store is not None else None
+            prefetch = pool.submit(store.prefetch, inventory) if store is not None and group is None else None
             report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
             known = prefetch.result() if prefetch is not None else None
+        if args.shard or group is not None:   # the shard's own reports say which shard of which group they are
+            shard = _shard(args)
+            report = replace(report, options={**report.options, "shard": str(shard),
+                                              "run_group": group.name if group else None})
         progress.close()
         if interrupts.signal is not None:
             stopped = sum(1 for h in report.hosts if h.error and h.error.status == HostStatus.INTERRUPTED)
@@ -391,19 +437,34 @@ class _Emitted:
     speak: bool                           #: False: --quiet and nothing needs anyone (print nothing more)
 
 
-def _scan_store(args: argparse.Namespace) -> Store | None:
-    """The history database of a scan, opened and checked (None with --no-db); --baseline resolved."""
+def _scan_store(args: argparse.Namespace, fleet: tuple[Host, ...] = ()) -> Store | None:
+    """The history database of a scan, opened and checked (None with --no-db); --baseline resolved;
+    with --run-group, the group joined (or checked against this shard) before any host is contacted."""
     if args.no_db:
         for flag, value in (("--db", args.db), ("--keep", args.keep), ("--fail-on-new", args.fail_on_new),
-                            ("--baseline", args.baseline)):
+                            ("--baseline", args.baseline), ("--run-group", args.run_group)):
             if value:
                 raise UsageError(flag, "needs the history database: drop --no-db")
         return None
     if args.baseline and not args.fail_on_new:
         raise UsageError("--baseline", "is the baseline of --fail-on-new: add --fail-on-new")
+    if args.shard and not args.run_group:
+        raise UsageError("--shard", "a shard recorded in the history database belongs to a run group: add "
+                                    "--run-group NAME (or --no-db to scan the shard without recording it)")
+    if args.keep and args.run_group:
+        raise UsageError("--keep", "applies to plain runs; the runs of a run group are kept (a re-run of a shard "
+                                   "replaces its run)")
     store = open_store(resolve_url(args.db, os.environ), create=True)
     try:
         args.baseline_run = store.run(args.baseline) if args.baseline else None
+        args.group_spec = None
+        if args.run_group:
+            shard = _shard(args)
+            assert shard is not None
+            spec = GroupSpec(args.run_group, shard)
+            inventory = None if args.local else str(Path(args.inventory).resolve())
+            store.join_group(spec, inventory, fleet_hosts(fleet, shard.count))
+            args.group_spec = spec
     except BaseException:
         store.close()
         raise
@@ -426,12 +487,18 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
     waivers = waivers_of(report)
     gate: D.Diff | None = None              # what --fail-on-new judges
     failed: HistoryError | None = None
+    group: GroupSpec | None = getattr(args, "group_spec", None)
+    group_since: D.Diff | None = None       # a shard: its hosts against the previous group
     if store is not None:
         try:
             current = snapshot_of(data, waivers)
-            data = replace(data, history=store.history(data, inventory, current, known=known))
-            since = data.history.since_previous if data.history else None
             baseline: RunInfo | None = getattr(args, "baseline_run", None)
+            if group is None:
+                data = replace(data, history=store.history(data, inventory, current, known=known))
+                since = data.history.since_previous if data.history else None
+            else:                           # a shard: its hosts against the previous group (README, "Run groups")
+                prev = store.previous_group(store.group(group.name))
+                since = group_since = None if prev is None else D.diff(store.group_snapshot(prev), current)
             if getattr(args, "fail_on_new", False):
                 gate = (D.diff(store.snapshot(baseline.run_id), current) if baseline
                         else since or D.first_run(current))
@@ -456,8 +523,11 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
              + ", ".join(p.name for p in written.paths))
     if store is not None:
         try:
-            deleted = store.save(data, waivers, inventory, keep=args.keep)
-            if speak:
+            deleted = store.save(data, waivers, inventory, keep=args.keep, group=group)
+            if speak and group is not None:
+                _say(f"recorded run {data.run_id} in {store.where} as shard {group.shard} of run group {group.name}"
+                     + (f" (replacing run {', '.join(deleted)})" if deleted else ""))
+            elif speak:
                 _say(f"recorded run {data.run_id} in {store.where}"
                      + (f" (--keep {args.keep}: removed {len(deleted)} older run{'s' if len(deleted) > 1 else ''})"
                         if deleted else ""))
@@ -465,6 +535,8 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
             failed = exc
     if getattr(args, "prometheus", None):
         since = data.history.since_previous if data.history else None
+        if store is not None and group is not None:
+            since = group_since
         if store is not None and since is None:
             since = D.first_run(snapshot_of(data, waivers))
         P.write(Path(args.prometheus), data, D.new_failure_count(since))
@@ -603,6 +675,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_rundiff(args: argparse.Namespace) -> int:
+    if args.run_group:
+        return _group_diff(args)
     store = _read_store(args)
     try:
         if args.old and args.new:
@@ -626,21 +700,50 @@ def _cmd_rundiff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _group_diff(args: argparse.Namespace) -> int:
+    """``diff --run-group NEW`` (against the previous group of its inventory) or ``--run-group OLD --run-group NEW``."""
+    if args.old or args.new:
+        raise UsageError("diff", "give runs (OLD NEW) or --run-group, not both")
+    if len(args.run_group) > 2:
+        raise UsageError("--run-group", "give it once (NEW against the previous group) or twice (OLD then NEW)")
+    store = _read_store(args)
+    try:
+        groups = [store.group(name) for name in args.run_group]
+        new = groups[-1]
+        old: GroupInfo | None = groups[0] if len(groups) == 2 else store.previous_group(new)
+        if old is None:
+            raise UsageError("diff", f"run group '{new.name}' is the first of {new.inventory or 'the --local scans'} "
+                                     f"in {store.where}: nothing to compare with yet")
+        d = D.diff(store.group_snapshot(old), store.group_snapshot(new))
+    finally:
+        store.close()
+    _say(json.dumps(D.to_json(d), indent=2, ensure_ascii=False) if args.format == "json" else V.diff_table(d, groups=True))
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    if bool(args.run) == bool(args.run_group):
+        raise UsageError("report", "give a RUN (id, unique prefix or latest) or --run-group NAME")
     _check_formats(args)
     _check_destinations(args)
     store = _read_store(args)
     try:
-        info = store.run(args.run)
-        data = store.load(info.run_id)
-        data = replace(data, history=store.history(data, info.inventory, store.snapshot(info.run_id)))
+        if args.run_group:
+            group = store.group(args.run_group)
+            data = store.group_report(group)
+        else:
+            info = store.run(args.run)
+            data = store.load(info.run_id)
+            if info.group is None:          # a shard's run alone has no history of its own (see run groups)
+                data = replace(data, history=store.history(data, info.inventory, store.snapshot(info.run_id)))
     finally:
         store.close()
     if not args.quiet:
         color = not args.no_color and sys.stdout.isatty()
         _say(console.render(data, dict(data.sections or {}), color=color, per_host=False), end="")
     written = write_reports(data, args.format, Path(args.out_dir), flat=args.flat)
-    _say(f"reports of stored run {data.run_id} in {written.folder}/: " + ", ".join(p.name for p in written.paths))
+    what = f"run group {data.run_id}" if args.run_group else f"stored run {data.run_id}"
+    _say(f"reports of {what} in {written.folder}/: " + ", ".join(p.name for p in written.paths))
     return EXIT_OK
 
 

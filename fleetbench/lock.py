@@ -56,7 +56,7 @@ class Holder:
 class LockHeld(FleetbenchError):
     """Another run holds the lock (exit 5)."""
 
-    def __init__(self, path: Path, holder: Holder | None) -> None:
+    def __init__(self, path: Path | str, holder: Holder | None) -> None:
         who = holder.describe() if holder else "a process that has not written its name yet"
         super().__init__(f"another fleetbench run holds {path}: {who}")
         self.path = path

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import socket
 import sqlite3
 from dataclasses import replace
 from datetime import date, timedelta
@@ -17,18 +20,28 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fleetbench import prometheus as P
 from fleetbench.cli import main
 from fleetbench.errors import HostError, HostStatus, UsageError
 from fleetbench.history import diff as D
+from fleetbench.history import migrations
 from fleetbench.history import schema as S
-from fleetbench.history.store import HistoryError, default_path, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.history import views as V
+from fleetbench.history.advisory import AdvisoryLock
+from fleetbench.history.store import GroupSpec, HistoryError, Store, default_path, describe, fleet_hosts, open_store, resolve_url, snapshot_of, waivers_of
+from fleetbench.lock import LockHeld
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
 from fleetbench.report import html as html_report
+from fleetbench.shard import Shard
 
+from .pg import PASSWORD, READER_PASSWORD, Server, new_database, pg_server  # noqa: F401
 from .test_report import T0, _host, _scan
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # --------------------------------------------------------------------------- drift rules (pure)
 
@@ -80,6 +93,12 @@ def test_an_unchanged_run_has_no_drift_and_ids_sort_numerically():
     assert D.to_json(first)["from"] == {"run": None, "started": None}
 
 
+def test_counts_line_plurals():
+    old = _snap("r1", {"a": _state({}), "b": _state({}), "c": _state({})})
+    new = _snap("r2", {"a": DOWN, "b": DOWN, "d": _state({}), "e": _state({})})
+    assert V.counts(D.diff(old, new)) == "0 new FAIL, 0 resolved, 2 hosts added, 1 host removed, 2 hosts newly not assessed"
+
+
 def test_diff_json_shape_round_trips():
     d = D.diff(_snap("r1", {"a": _state({"1.1": "PASS"}), "b": _state({})}), _snap("r2", {"a": _state({"1.1": "FAIL"}), "b": DOWN}))
     data = D.to_json(d)
@@ -117,7 +136,26 @@ def _store(tmp_path: Path):
     return open_store(f"sqlite:///{tmp_path / 'h.db'}")
 
 
-def test_a_stored_run_renders_again_identically(catalog, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store tests against a SQLite file and a new database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'h.db'}"
+    server = request.getfixturevalue("pg_server")
+    return resolve_url(server.url(new_database(server)), {})
+
+
+def _sql(url: str, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a query, read beside the store (its own engine)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def test_a_stored_run_renders_again_identically(catalog, db_url):
     scan = _report(catalog, 0, {"4.1.5": ("FAIL", "644 root:root", "stat /etc/kubernetes/kubelet.conf")}, down=True)
     waiver = Waiver(reason="vendor image", owner="ops", ticket="OPS-1", expires=date(2027, 1, 31), origin="w.yaml:3")
     host = scan.hosts[1]
@@ -126,22 +164,20 @@ def test_a_stored_run_renders_again_identically(catalog, tmp_path):
     findings[pos] = replace(findings[pos], waiver=waiver)
     scan = replace(scan, hosts=(scan.hosts[0], replace(host, findings=tuple(findings)), scan.hosts[2]))
     data = build(scan, sections=_sections(catalog))
-    store = _store(tmp_path)
+    store = open_store(db_url)
     store.save(data, waivers_of(scan), "/srv/inv.yaml")
     assert to_dict(store.load(data.run_id)) == to_dict(data)
     snap = store.snapshot(data.run_id)
     assert snap == snapshot_of(data, waivers_of(scan))
     assert snap.hosts["worker-1"].results[("cis-1.12", "4.1.5")] == D.Outcome("FAIL", "644 root:root", True)
-    with sqlite3.connect(tmp_path / "h.db") as conn:
-        row = conn.execute("SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
-                           "FROM results WHERE host = 'worker-1' AND id = '4.1.5'").fetchone()
-    conn.close()
-    assert row == (1, "vendor image", "ops", "OPS-1", "2027-01-31", "w.yaml:3")
+    row, = _sql(db_url, "SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
+                        "FROM results WHERE host = 'worker-1' AND id = '4.1.5'")
+    assert row == (True, "vendor image", "ops", "OPS-1", "2027-01-31", "w.yaml:3")
     store.close()
 
 
-def test_previous_trend_and_retention_per_inventory(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_previous_trend_and_retention_per_inventory(catalog, db_url):
+    store = open_store(db_url)
     runs = []
     for i, inventory in enumerate(["/a.yaml", "/b.yaml", "/a.yaml", "/a.yaml", "/b.yaml"]):
         data = build(_report(catalog, i, inventory=inventory))
@@ -156,29 +192,28 @@ def test_previous_trend_and_retention_per_inventory(catalog, tmp_path):
     deleted = store.save(extra, {}, "/a.yaml", keep=2)
     assert set(deleted) == {runs[0].run_id, runs[2].run_id}
     assert [r.run_id for r in store.runs()] == [extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id]
-    with sqlite3.connect(tmp_path / "h.db") as conn:
-        left = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM results")}
-    conn.close()
+    left = {r[0] for r in _sql(db_url, "SELECT DISTINCT run_id FROM results")}
     assert left == {extra.run_id, runs[4].run_id, runs[3].run_id, runs[1].run_id}
     store.close()
 
 
-def test_a_failed_write_leaves_the_previous_state(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_a_failed_write_leaves_the_previous_state(catalog, db_url):
+    store = open_store(db_url)
     first = build(_report(catalog, 0))
     store.save(first, {}, "/a.yaml")
-    before = (tmp_path / "h.db").read_bytes()
+    count = "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM hosts), (SELECT COUNT(*) FROM results)"
+    before = _sql(db_url, count)
     broken = build(_report(catalog, 1))
     broken = replace(broken, hosts=(*broken.hosts, broken.hosts[0]))   # a host twice: the hosts insert fails
     with pytest.raises(HistoryError):
         store.save(broken, {}, "/a.yaml")
     assert [r.run_id for r in store.runs()] == [first.run_id]
-    assert (tmp_path / "h.db").read_bytes() == before
+    assert _sql(db_url, count) == before
     store.close()
 
 
-def test_run_references(catalog, tmp_path):
-    store = _store(tmp_path)
+def test_run_references(catalog, db_url):
+    store = open_store(db_url)
     with pytest.raises(HistoryError, match="holds no run yet"):
         store.run("latest")
     a, b = build(_report(catalog, 0)), build(_report(catalog, 1))
@@ -204,12 +239,18 @@ def test_database_location_and_url():
     assert resolve_url(None, {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////y/h.db"
     assert resolve_url("/z/h.db", {"FLEETBENCH_DB": "/y/h.db"}) == "sqlite:////z/h.db"
     assert resolve_url("sqlite:////z/h.db", {}) == "sqlite:////z/h.db"
-    with pytest.raises(UsageError, match="PostgreSQL history databases come in a later version"):
-        resolve_url("postgresql://fb@db.example/fleet", {})
-    with pytest.raises(UsageError, match="FLEETBENCH_DB: PostgreSQL"):
-        resolve_url(None, {"FLEETBENCH_DB": "postgresql://fb@db.example/fleet"})
-    with pytest.raises(UsageError, match="unsupported database URL scheme 'mysql://'"):
-        resolve_url("mysql://x/y", {})
+    for given in ("postgresql://fb@db.example/fleet", "postgres://fb@db.example/fleet",
+                  "postgresql+psycopg://fb@db.example/fleet"):
+        assert resolve_url(given, {}) == "postgresql+psycopg://fb@db.example/fleet"
+        assert resolve_url(None, {"FLEETBENCH_DB": given}) == "postgresql+psycopg://fb@db.example/fleet"
+    assert resolve_url("postgresql:///fleet", {}) == "postgresql+psycopg:///fleet"    # host, user: libpq's PG* defaults
+    url = resolve_url("postgresql://fb:pw%40x@db.example:5433/fleet?sslmode=require", {})
+    assert make_url(url).password == "pw@x"
+    assert describe(url) == "postgresql://fb@db.example:5433/fleet?sslmode=require"
+    with pytest.raises(UsageError, match="unsupported PostgreSQL driver 'postgresql\\+psycopg2://'"):
+        resolve_url("postgresql+psycopg2://fb@db.example/fleet", {})
+    with pytest.raises(UsageError, match="FLEETBENCH_DB: unsupported database URL scheme 'mysql://'"):
+        resolve_url(None, {"FLEETBENCH_DB": "mysql://x/y"})
 
 
 def test_open_refuses_newer_and_foreign_databases(tmp_path):
@@ -219,7 +260,8 @@ def test_open_refuses_newer_and_foreign_databases(tmp_path):
         assert conn.execute("SELECT version FROM fleetbench_schema").fetchall() == [(S.SCHEMA_VERSION,)]
         conn.execute("UPDATE fleetbench_schema SET version = ?", (S.SCHEMA_VERSION + 1,))
     conn.close()
-    with pytest.raises(HistoryError, match=r"newer fleetbench \(database schema 2; this fleetbench knows up to 1\)"):
+    with pytest.raises(HistoryError, match=rf"newer fleetbench \(database schema {S.SCHEMA_VERSION + 1}; "
+                                           rf"this fleetbench knows up to {S.SCHEMA_VERSION}\)"):
         open_store(url)
     foreign = tmp_path / "f.db"
     with sqlite3.connect(foreign) as conn:
@@ -240,8 +282,48 @@ def test_cli_flags_that_need_the_database(tmp_path, capsys):
         assert main(["scan", str(inv), "--out-dir", str(tmp_path / "out"), *extra]) == 2
         err = capsys.readouterr().err
         assert flag in err and len(err.strip().splitlines()) == 1
-    assert main(["scan", str(inv), "--db", "postgresql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
-    assert "PostgreSQL" in capsys.readouterr().err
+    assert main(["scan", str(inv), "--db", "mysql://x/y", "--out-dir", str(tmp_path / "out")]) == 2
+    assert "--db: unsupported database URL scheme 'mysql://'" in capsys.readouterr().err
+
+
+def test_a_version_1_database_file_is_migrated(catalog, tmp_path):
+    """tests/fixtures/history-v1.db was written by fleetbench before run groups (schema 1): opening it
+    for a scan adds the run-group tables in one step, and its run reads back as before."""
+    path = tmp_path / "h.db"
+    shutil.copy(FIXTURES / "history-v1.db", path)
+    url = f"sqlite:///{path}"
+    with pytest.raises(HistoryError, match="has schema 1, older than this fleetbench's 2: run a scan to migrate it first"):
+        open_store(url, create=False)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(1,)]        # refused, not touched
+    store = open_store(url)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(S.SCHEMA_VERSION,)]
+    [old] = store.runs()
+    assert old.run_id == "v1run0000001" and old.group is None and old.counts["FAIL"] >= 1
+    report = store.load(old.run_id)
+    assert [h.name for h in report.hosts] == ["cp-1", "worker-1", "down-1"] and report.run_group is None
+    nxt = build(_report(catalog, 5, inventory="/srv/inv.yaml"))
+    store.save(nxt, {}, "/srv/inv.yaml")
+    assert store.previous("/srv/inv.yaml", nxt.started).run_id == old.run_id   # type: ignore[union-attr]
+    store.close()
+
+
+def test_migration_steps_on_postgresql(catalog, pg_server: Server):
+    """The same steps on PostgreSQL: a database at schema 1 (its step alone) with a run is brought to
+    the current schema by open_store, its run intact."""
+    url = resolve_url(pg_server.url(new_database(pg_server)), {})
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        number, step = migrations.MIGRATIONS[0]
+        migrations.apply(conn, number, step, None)
+    old = build(_report(catalog, 0, down=True))
+    Store(engine, "v1").save(old, {}, "/a.yaml")
+    engine.dispose()
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(1,)]
+    store = open_store(url)
+    assert _sql(url, "SELECT version FROM fleetbench_schema") == [(S.SCHEMA_VERSION,)]
+    assert to_dict(store.load(old.run_id)) == to_dict(old)
+    assert _sql(url, "SELECT COUNT(*) FROM run_groups") == [(0,)]
+    store.close()
 
 
 # --------------------------------------------------------------------------- HTML and Prometheus
@@ -309,3 +391,179 @@ def test_a_database_failing_after_the_scan_still_leaves_the_reports(catalog, tmp
     assert "locked by another process" in err and "the reports were written" in err
     assert "history" not in json.loads((tmp_path / "out" / "report.json").read_text())
     assert open_store(f"sqlite:///{tmp_path / 'h.db'}").runs() == []
+
+
+# --------------------------------------------------------------------------- PostgreSQL refusals (real server)
+
+def test_postgresql_refusals_name_the_database_without_its_password(pg_server: Server, tmp_path, capsys):
+    """Wrong password, missing database, no server, a role that may only read, a newer schema: one
+    line each, exit 2, the URL without its password, before any host is contacted."""
+    name = new_database(pg_server)
+    open_store(resolve_url(pg_server.url(name), {})).close()          # the tables exist: the reader sees them
+    listener = socket.socket()                                           # a "host": must see no connection
+    listener.bind(("127.83.1.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"hosts:\n  n1: {{address: 127.83.1.1, port: {listener.getsockname()[1]}, roles: [worker]}}\n")
+    closed = socket.socket()
+    closed.bind(("127.83.255.1", 0))                                     # a port nothing listens on
+    cases = [
+        (pg_server.url(name, password="wrong-" + PASSWORD), "password authentication failed", "cannot log in"),
+        (pg_server.url("nosuchdb"), 'database "nosuchdb" does not exist', "no such database"),
+        (f"postgresql://fleet:{PASSWORD}@127.83.255.1:{closed.getsockname()[1]}/{name}", "refused",
+         "cannot reach the database server"),
+        (pg_server.url(name, user="reader", password=READER_PASSWORD), "permission denied", "may not write"),
+    ]
+    try:
+        for url, said, what in cases:
+            code = main(["scan", str(inv), "--db", url, "--out-dir", str(tmp_path / "out"), "--log-json", str(tmp_path / "l.json")])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert len(err.strip().splitlines()) == 1 and said in err and what in err, err
+            assert describe(resolve_url(url, {})) in err and PASSWORD not in err and READER_PASSWORD not in err
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+        assert not (tmp_path / "out").exists() and not (tmp_path / "l.json").exists()
+        # the reader may read (history, diff, report take the database as it is) ...
+        assert main(["history", "--db", pg_server.url(name, user="reader", password=READER_PASSWORD)]) == 0
+        assert "no runs in postgresql://reader@" in capsys.readouterr().out
+        # ... and a schema newer than ours is refused, never touched
+        engine = create_engine(resolve_url(pg_server.url(name), {}))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE fleetbench_schema SET version = version + 1"))
+        engine.dispose()
+        with pytest.raises(HistoryError, match=r"written by a newer fleetbench"):
+            open_store(resolve_url(pg_server.url(name), {}))
+    finally:
+        listener.close()
+        closed.close()
+
+
+def test_postgresql_credentials_from_pgpassfile(pg_server: Server, tmp_path, monkeypatch, capsys):
+    """A URL without a password: libpq reads PGPASSFILE (or ~/.pgpass), as psql does."""
+    name = new_database(pg_server)
+    url = pg_server.url(name, password=None)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{pg_server.host}:{pg_server.port}:{name}:fleet:{PASSWORD}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.setenv("FLEETBENCH_DB", url)
+    open_store(resolve_url(url, {})).close()
+    assert main(["history"]) == 0
+    assert capsys.readouterr().out.strip() == f"no runs in {url} yet"
+    passfile.write_text("")
+    assert main(["history"]) == 2
+    err = capsys.readouterr().err
+    assert "fleetbench: error: FLEETBENCH_DB" not in err and err.startswith(f"fleetbench: error: {url}: ")
+
+
+# --------------------------------------------------------------------------- run groups (SQLite and PostgreSQL)
+
+def _shard_report(catalog: Catalog, minutes: int, group: str, shard: Shard,
+                  fails: dict[str, tuple[str, str, str]] | None = None) -> tuple[ScanReport, list[dict[str, Any]]]:
+    """A shard's scan (cp-1 and worker-1 are shard 2/2, down-1 is 1/2) and the fleet's host list."""
+    full = _report(catalog, minutes, fails, down=True)
+    mine = tuple(h for h in full.hosts if shard.holds(h.host.name))
+    return (replace(full, hosts=mine, options={**full.options, "shard": str(shard), "run_group": group}),
+            fleet_hosts([h.host for h in full.hosts], shard.count))
+
+
+def test_run_group_shards_replace_refuse_and_render_the_fleet(catalog, db_url):
+    store = open_store(db_url)
+    two = GroupSpec("night-1", Shard(2, 2))
+    scan, fleet = _shard_report(catalog, 0, "night-1", two.shard)
+    store.join_group(two, "/a.yaml", fleet)
+    first = build(scan)
+    assert first.group_text == "shard 2/2 of run group night-1"
+    assert store.save(first, {}, "/a.yaml", group=two) == ()
+    group = store.group("night-1")
+    assert group.missing == (1,) and group.shards == 2 and [h["name"] for h in group.hosts] == ["cp-1", "worker-1", "down-1"]
+    data = store.group_report(group)
+    assert [(h.name, h.status, h.error) for h in data.hosts][2] == ("down-1", "not-reported", "shard 1/2 did not report")
+    assert data.summary.hosts == 3 and data.summary.hosts_not_assessed == 1 and data.run_id == "night-1"
+    assert to_dict(data)["run_group"] == {"name": "night-1", "shards": 2, "created": group.created, "missing": [1],
+                                          "reported": [{"shard": 2, "run": first.run_id, "ran_by": "cron@jump",
+                                                        "started": first.started}]}
+    assert data.group_text == "run group night-1 of 2 shards: shard 1/2 did not report"
+    assert from_dict(to_dict(data)) == data
+    # a re-run of shard 2 replaces its run, in the same transaction
+    again = build(_shard_report(catalog, 1, "night-1", two.shard, {"4.1.5": ("FAIL", "600 x:y", "stat k")})[0])
+    assert store.save(again, {}, "/a.yaml", group=two) == (first.run_id,)
+    assert [r.run_id for r in store.runs()] == [again.run_id]
+    assert _sql(db_url, f"SELECT COUNT(*) FROM results WHERE run_id = '{first.run_id}'") == [(0,)]
+    worker = next(h for h in store.group_report(store.group("night-1")).hosts if h.name == "worker-1")
+    assert next(r for r in worker.results if r.id == "4.1.5").actual == "600 x:y"
+    # shards that disagree with the group are refused before they scan
+    with pytest.raises(HistoryError, match=r"run group 'night-1' has 2 shards .* --shard 1/3"):
+        store.join_group(GroupSpec("night-1", Shard(1, 3)), "/a.yaml", fleet_hosts([h.host for h in scan.hosts], 3))
+    with pytest.raises(HistoryError, match=r"recorded with 3 hosts and this inventory \(after --limit\) has 2: "
+                                           r"1 of its hosts are not in this inventory \(down-1\)"):
+        store.join_group(GroupSpec("night-1", Shard(1, 2)), "/a.yaml", fleet[:2])
+    # the other shard reports: every host once; a later group is compared with this one
+    one = GroupSpec("night-1", Shard(1, 2))
+    store.join_group(one, "/a.yaml", fleet)
+    store.save(build(_shard_report(catalog, 2, "night-1", one.shard)[0]), {}, "/a.yaml", group=one)
+    whole = store.group_report(store.group("night-1"))
+    assert [h.name for h in whole.hosts] == ["cp-1", "worker-1", "down-1"] and whole.run_group["missing"] == []
+    assert whole.hosts[2].status == "unreachable"
+    later = GroupSpec("night-2", Shard(2, 2))
+    store.join_group(later, "/a.yaml", fleet)
+    store.save(build(_shard_report(catalog, 3, "night-2", later.shard)[0]), {}, "/a.yaml", group=later)
+    new = store.group("night-2")
+    prev = store.previous_group(new)
+    assert prev is not None and prev.name == "night-1"
+    d = D.diff(store.group_snapshot(prev), store.group_snapshot(new))
+    assert [(c.host, c.id, c.before, c.after) for c in d.resolved] == [("worker-1", "4.1.5", "FAIL", "PASS")]
+    assert d.newly_not_assessed == ()               # down-1 was not assessed before either
+    assert store.group_snapshot(new).hosts["down-1"] == D.HostState(False, "not-reported", "shard 1/2 did not report")
+    # plain runs of the same inventory never compare with a shard
+    plain = build(_report(catalog, 9, inventory="/a.yaml"))
+    assert store.history(plain, "/a.yaml", snapshot_of(plain, {})).previous is None
+    store.save(plain, {}, "/a.yaml")
+    assert [(r.group, r.shard) for r in store.runs()][:2] == [(None, None), ("night-2", "2/2")]
+    store.close()
+
+
+def test_shard_flags_and_an_empty_shard_on_sqlite(tmp_path, capsys):
+    """cp-1 hashes to shard 2/2, so shard 1/2 of this inventory is empty: it still runs, reports and is
+    recorded (no host contacted), and the group's report lists cp-1 as not reported."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  cp-1: {address: 127.83.9.9, roles: [worker]}\n")
+    db, out = str(tmp_path / "h.db"), str(tmp_path / "out")
+    for extra, said in ((["--db", db, "--shard", "3/2", "--run-group", "g"], "--shard: expected I/N with 1 ≤ I ≤ N"),
+                        (["--db", db, "--shard", "1/2"], "--shard: a shard recorded in the history database belongs to a run group"),
+                        (["--run-group", "g", "--no-db"], "--run-group: needs the history database"),
+                        (["--db", db, "--run-group", "a/b"], "--run-group: expected a name of letters"),
+                        (["--db", db, "--run-group", "g", "--keep", "2"], "--keep: applies to plain runs")):
+        assert main(["scan", str(inv), "--out-dir", out, *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert main(["scan", str(inv), "--db", db, "--out-dir", out, "--flat", "--shard", "1/2", "--run-group", "g"]) == 0
+    console = capsys.readouterr().out
+    assert "0/0 hosts assessed" in console and "shard 1/2 of run group g" in console
+    assert main(["report", "--db", db, "--run-group", "g", "--out-dir", out, "--flat"]) == 0
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(h["name"], h["status"], h["error"]) for h in data["hosts"]] == [("cp-1", "not-reported", "shard 2/2 did not report")]
+    assert data["run_group"]["missing"] == [2] and data["summary"]["hosts_not_assessed"] == 1
+    assert main(["report", "--db", db, "--out-dir", out]) == 2
+    assert "give a RUN" in capsys.readouterr().err
+
+
+def test_postgresql_run_lock_per_inventory(pg_server: Server):
+    """The advisory lock: one holder per key, named in the refusal; another key is free; released on exit."""
+    engine = create_engine(resolve_url(pg_server.url(new_database(pg_server)), {}))
+    try:
+        with AdvisoryLock(engine, "inventory /a.yaml", "db", "run000000001"):
+            with pytest.raises(LockHeld) as held, AdvisoryLock(engine, "inventory /a.yaml", "db", "run000000002"):
+                pass
+            assert held.value.holder is not None and held.value.holder.pid == os.getpid()
+            assert held.value.holder.run_id == "run000000001"
+            assert str(held.value).startswith("another fleetbench run holds the run lock of inventory /a.yaml in db: "
+                                              f"process {os.getpid()} on ")
+            with AdvisoryLock(engine, "inventory /b.yaml", "db"):
+                pass
+        with AdvisoryLock(engine, "inventory /a.yaml", "db"):
+            pass
+    finally:
+        engine.dispose()

@@ -27,15 +27,24 @@ from . import schema as S
 def _v1(conn: Connection) -> None:
     """The first schema: runs, hosts, results (as defined in schema.py at version 1).
 
-    It creates schema.py's tables, which are version 1 today. The step that changes one of them
-    first freezes a copy of the version-1 definitions here, so that a new database still goes
-    through every step and ends up exactly like a migrated one.
+    It creates schema.py's tables of version 1, which no later step has changed (version 2 only
+    added tables). The step that changes one of them must first freeze a copy of the version-1
+    definitions here, so that a new database still goes through every step and ends up exactly
+    like a migrated one.
     """
     S.metadata.create_all(conn, tables=list(S.TABLES))
 
 
+def _v2(conn: Connection) -> None:
+    """Run groups (issue 18): ``run_groups`` (a group's N and its fleet) and ``group_runs`` (shard → run).
+
+    Existing runs stay plain runs (no group_runs row): their history and drift are unchanged.
+    """
+    S.metadata.create_all(conn, tables=list(S.GROUP_TABLES))
+
+
 #: (version it brings the database to, the step), in order
-MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _v1),)
+MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _v1), (2, _v2))
 
 
 def current(conn: Connection) -> int | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Boolean, Column, Float, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text
 
 #: the schema this fleetbench writes; migrations.py brings an older database up to it
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -106,4 +106,35 @@ results = Table(
     ForeignKeyConstraint(["run_id", "host"], ["hosts.run_id", "hosts.name"]),
 )
 
+#: the tables of schema version 1 (unchanged since: version 2 only added tables)
 TABLES = (runs, hosts, results)
+
+# --------------------------------------------------------------------------- version 2: run groups (issue 18)
+# A run group joins the runs of several processes or jump hosts (one per shard) into one fleet run.
+# Added as new tables, not as columns of ``runs``: a version-1 reader's queries are unchanged, and a
+# plain run is simply one without a ``group_runs`` row.
+
+run_groups = Table(
+    "run_groups", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("shards", Integer, nullable=False),              # N, as the first shard to join recorded it
+    Column("inventory", Text),                              # that shard's inventory path (previous group: the same path)
+    Column("created", String(40), nullable=False),          # ISO 8601 UTC: when the first shard joined; orders the groups
+    Column("hosts", JSON, nullable=False),                  # the fleet: [{name, address, roles, shard}] in inventory order
+)
+Index("run_groups_by_inventory", run_groups.c.inventory, run_groups.c.created)
+
+group_runs = Table(
+    "group_runs", metadata,
+    Column("run_group", String(100), primary_key=True),
+    Column("shard", Integer, primary_key=True),             # I: one run per shard of a group (a re-run replaces it)
+    Column("run_id", String(64), nullable=False, unique=True),
+    ForeignKeyConstraint(["run_group"], ["run_groups.name"]),
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
+)
+
+#: the tables version 2 added
+GROUP_TABLES = (run_groups, group_runs)
+
+#: every table a run writes to (or deletes from): open_store tries each write before a scan
+WRITTEN = (*TABLES, *GROUP_TABLES)

@@ -25,22 +25,26 @@ def since_line(history: History) -> str:
 
 def counts(d: D.Diff) -> str:
     parts = [f"{len(d.new_failures)} new FAIL", f"{len(d.resolved)} resolved"]
-    for label, items in (("other change", d.changed), ("host added", d.hosts_added), ("host removed", d.hosts_removed),
-                         ("host newly not assessed", d.newly_not_assessed)):
+    for one, many, items in (("other change", "other changes", d.changed), ("host added", "hosts added", d.hosts_added),
+                             ("host removed", "hosts removed", d.hosts_removed),
+                             ("host newly not assessed", "hosts newly not assessed", d.newly_not_assessed)):
         if items:
-            parts.append(f"{len(items)} {label}{'s' if len(items) > 1 else ''}")
+            parts.append(f"{len(items)} {many if len(items) > 1 else one}")
     return ", ".join(parts)
 
 
 def runs_table(runs: list[RunInfo]) -> str:
-    rows = [[r.run_id, when(r.started), r.inventory or "(--local)", f"{r.hosts_assessed}/{r.hosts}",
+    """Every run, newest first; a shard of a run group shows its group and "I/N" (plain runs: empty)."""
+    rows = [[r.run_id, when(r.started), r.inventory or "(--local)", r.group or "", r.shard or "", f"{r.hosts_assessed}/{r.hosts}",
              r.counts["PASS"], r.counts["FAIL"], r.counts["WARN"], r.counts["INFO"], percent(r.passed, r.failed), r.ran_by]
             for r in runs]
-    return tabulate(rows, headers=["run", "started", "inventory", "assessed", "PASS", "FAIL", "WARN", "INFO", "score", "ran by"])
+    return tabulate(rows, headers=["run", "started", "inventory", "group", "shard", "assessed", "PASS", "FAIL", "WARN", "INFO",
+                                   "score", "ran by"])
 
 
-def diff_table(d: D.Diff) -> str:
-    head = f"from run {d.old.run} ({when(d.old.started)}) to run {d.new.run} ({when(d.new.started)}): {counts(d)}"
+def diff_table(d: D.Diff, groups: bool = False) -> str:
+    kind = "run group" if groups else "run"
+    head = f"from {kind} {d.old.run} ({when(d.old.started)}) to {kind} {d.new.run} ({when(d.new.started)}): {counts(d)}"
     rows = [[kind, c.host, c.benchmark, c.id, c.before, c.after, c.actual]
             for kind, items in (("new FAIL", d.new_failures), ("resolved", d.resolved), ("changed", d.changed))
             for c in items]

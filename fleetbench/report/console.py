@@ -55,8 +55,9 @@ def header(data: Report) -> str:
     scope = data.scope
     where = "this machine (--local)" if scope.local else f"inventory {scope.inventory or '(not recorded)'}"
     limits = scope.describe()
+    group = f"; {data.group_text}" if data.group_text else ""
     return (f"fleetbench {data.version} run {data.run_id}: benchmark {data.benchmark}; {where}; "
-            + (f"limited by {limits}" if limits else "every host and control"))
+            + (f"limited by {limits}" if limits else "every host and control") + group)
 
 
 def render_host(host: HostReport, sections: dict[str, str], color: bool = False, verbose: bool = False) -> str:

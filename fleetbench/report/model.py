@@ -260,6 +260,21 @@ class Report:
     waivers: WaiverLists | None = None    #: None: the run had no --waivers file
     history: History | None = None        #: previous run, drift and score trend (history database in use)
     clusters: tuple[ClusterReport, ...] = ()    #: section 5, once per cluster
+    run_group: Mapping[str, Any] | None = None  #: JSON "run_group": this run's shard of a group, or a whole group
+
+    @property
+    def group_text(self) -> str | None:
+        """``shard 1/2 of run group nightly`` or ``run group nightly of 2 shards: shard 2/2 did not report``."""
+        g = self.run_group
+        if g is None:
+            return None
+        n = g["shards"]
+        if "shard" in g:
+            return f"shard {g['shard']}/{n}" + (f" of run group {g['name']}" if g.get("name") else "")
+        missing = g.get("missing") or []
+        return (f"run group {g['name']} of {n} shard{'s' if n != 1 else ''}: "
+                + ("every shard reported" if not missing else
+                   ", ".join(f"shard {i}/{n}" for i in missing) + " did not report"))
 
     @property
     def scope(self) -> Scope:
@@ -487,7 +502,18 @@ def from_dict(data: Mapping[str, Any]) -> Report:
                   sections=None if data.get("sections") is None else dict(data["sections"]),
                   waivers=_waivers_from(data.get("waivers")),
                   history=_history_from(data.get("history")),
-                  clusters=tuple(_cluster_from(c) for c in data.get("clusters") or ()))
+                  clusters=tuple(_cluster_from(c) for c in data.get("clusters") or ()),
+                  run_group=data.get("run_group") or shard_of_options(data.get("options") or {}))
+
+
+def shard_of_options(options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A shard's own report: its ``run_group`` from the options its scan recorded (``shard``: "I/N",
+    ``run_group``: the group's name or None)."""
+    shard = options.get("shard")
+    if not isinstance(shard, str) or "/" not in shard:
+        return None
+    index, count = shard.split("/", 1)
+    return {"name": options.get("run_group"), "shards": int(count), "shard": int(index)}
 
 
 def _result_dict(r: Result) -> dict[str, Any]:
@@ -571,4 +597,6 @@ def to_dict(report: Report) -> dict[str, Any]:
         data["sections"] = dict(report.sections)
     if report.history is not None:
         data["history"] = _history_dict(report.history)
+    if report.run_group is not None:
+        data["run_group"] = dict(report.run_group)
     return data

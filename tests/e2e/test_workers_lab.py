@@ -7,7 +7,7 @@
   their verdicts, exit 4, and the --log-json file has every host once;
 - SIGINT to the process group mid-scan: every worker stops as one process would (in-flight hosts
   "interrupted", reports written, exit 4); a second SIGINT ends the run at once (130) and leaves no
-  worker behind.
+  worker behind; nor does a parent killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -260,6 +260,19 @@ def test_second_sigint_ends_at_once_without_leaving_workers(hanging_lab, tmp_pat
     os.kill(proc.pid, signal.SIGINT)        # the second, before the first could finish the run
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in workers.values() if _alive(p)]
+
+
+def test_workers_die_with_a_killed_parent(hanging_lab, tmp_path):
+    proc = _start(hanging_lab, tmp_path)
+    _hosts_logged(tmp_path / "log.jsonl", 2, proc)
+    workers = _workers(proc.pid)
+    assert len(workers) == 2
+    proc.kill()                             # SIGKILL: the parent cannot end them itself
+    proc.communicate(timeout=60)
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in workers.values()) and time.monotonic() < deadline:
         time.sleep(0.05)

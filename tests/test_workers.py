@@ -19,9 +19,9 @@ from tests.factsbuilder import host_facts
 
 
 def host(name: str, roles: tuple[str, ...] = ("worker",), *, cluster: str = "default", jump: str | None = None,
-         address: str | None = None, source: bool = False) -> Host:
+         address: str | None = None, source: bool = False, port: int = 22) -> Host:
     return Host(name=name, address=address or f"{name}.invalid", roles=roles, groups=(),
-                ssh=SSHSettings(jump=jump, port=22), paths={}, origin="test", cluster=cluster, cluster_source=source)
+                ssh=SSHSettings(jump=jump, port=port), paths={}, origin="test", cluster=cluster, cluster_source=source)
 
 
 CP = ("control-plane", "etcd")
@@ -130,8 +130,8 @@ def test_a_worker_stops_at_its_first_signal_and_ignores_the_next():
 def test_each_part_scans_only_its_hosts_and_decides_its_clusters(catalog):
     """A part's scan with the whole fleet given: a cluster held by another part is not decided here,
     and the one it decides lists every member of the fleet (not only this part's)."""
-    hosts = (host("cp-1", CP, address="127.0.0.1"), host("w-1", address="127.0.0.1", cluster="default"),
-             host("other-cp", CP, address="127.0.0.1", cluster="other"))
+    hosts = (host("cp-1", CP, address="127.0.0.1", port=1), host("w-1", address="127.0.0.1", port=1),
+             host("other-cp", CP, address="127.0.0.1", port=1, cluster="other"))   # port 1: refused, at once
     options = ScanOptions(benchmark="auto", transport=dataclasses.replace(ScanOptions("auto").transport,
                                                                           connect_timeout=0.5), timeout=2)
     report = asyncio.run(scan(hosts[1:2], catalog, options, fleet=hosts))

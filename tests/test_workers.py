@@ -138,3 +138,26 @@ def test_each_part_scans_only_its_hosts_and_decides_its_clusters(catalog):
     assert [h.host.name for h in report.hosts] == ["w-1"] and report.clusters == ()
     report = asyncio.run(scan(hosts[:1], catalog, options, fleet=hosts))
     assert [(c.name, c.hosts) for c in report.clusters] == [("default", ("cp-1", "w-1"))]
+
+
+def test_workers_recording_keys_in_one_known_hosts_file_lose_none(tmp_path):
+    """--accept-new-host-keys with --workers: two processes append to one known_hosts file at once
+    (read, add a line, rename over it); each line must survive the other's writes."""
+    from fleetbench.connect import record_host_key
+    target = tmp_path / "ssh" / "known_hosts"
+    target.parent.mkdir()
+    target.write_text("")
+    pids = []
+    for worker in range(2):
+        pid = os.fork()
+        if pid == 0:                                                  # pragma: no cover - the child
+            code = 0
+            try:
+                for i in range(60):
+                    record_host_key(str(target), f"[10.{worker}.0.{i}]:22", "ssh-ed25519 AAAAC3Nza")
+            except BaseException:
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    assert [os.waitpid(p, 0)[1] for p in pids] == [0, 0]
+    assert len(target.read_text().splitlines()) == 120

@@ -25,7 +25,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 
 from tabulate import tabulate
 
-from . import __version__, compare
+from . import __version__, compare, workers
 from . import prometheus as P
 from . import script as S
 from .ansible import parse_role_map
@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_positive(int), default=50, help="hosts scanned at once (default 50)")
     p.add_argument("--handshakes", type=_positive(int), default=10,
                    help="SSH handshakes in flight at once (default 10, under sshd's MaxStartups)")
+    p.add_argument("--workers", type=_positive(int), metavar="N",
+                   help="processes the hosts are split across, each with its own event loop (default: the cores, "
+                        "at most one per 50 hosts; 1: no child process); --concurrency and --handshakes are divided among them")
     p.add_argument("--connect-timeout", type=_positive(float), default=10.0, help="seconds to establish SSH (default 10)")
     p.add_argument("--timeout", type=_positive(float), default=120.0, help="deadline per host, connect + probe (default 120)")
     p.add_argument("--local", action="store_true", help="scan this machine itself, without SSH (like kube-bench)")
@@ -293,6 +296,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     selection = _selection(args, catalog, bench)
     _check_formats(args)
     rules = _waiver_rules(args, catalog)
+    if args.local and args.workers not in (None, 1):
+        raise UsageError("--workers", "--local scans this one machine in one process: drop --workers")
     if args.local:
         hosts: tuple[Host, ...] = (Host(name="localhost", address="local", roles=role_names(args.roles), groups=(),
                                         ssh=SSHSettings(), paths={}, origin="--local"),)
@@ -360,27 +365,40 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
                  rules: tuple[Rule, ...] | None, interrupts: Interrupts, store: Store | None) -> int:
     """The scan proper, under the run lock: progress, --log-json, reports, history, bundle, exit code."""
     log = RunLog(args.log_json, options.run_id) if args.log_json else None
-    progress = Progress(len(hosts), sys.stderr, enabled=not args.quiet)
     inventory = None if args.local else str(Path(args.inventory).resolve())
+    count = workers.count_for(hosts, catalog, options, args.workers)
+    live = _Live()
 
     def done(result: HostScan) -> None:
-        progress.host_done(result)
+        if live.progress is not None:
+            live.progress.host_done(result)
         if log is not None:
             log.host(apply_waivers(rules, (result,), date.today()).hosts[0] if rules else result)
 
     group: GroupSpec | None = getattr(args, "group_spec", None)
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # the previous run is read while the hosts are scanned (the loop mostly waits on the network),
-            # so comparing with it adds little to the run's wall time (README, "Benchmark")
-            prefetch = pool.submit(store.prefetch, inventory) if store is not None and group is None else None
-            report = asyncio.run(scan(hosts, catalog, dataclasses.replace(options, on_host_done=done)))
-            known = prefetch.result() if prefetch is not None else None
+        with ThreadPoolExecutor(max_workers=1) as pool:    # its thread starts at submit: after any fork
+
+            def start() -> None:
+                # the progress bar (tqdm's monitor thread) and the history prefetch start once the
+                # workers exist: a fork copies no thread. The previous run is read while the hosts are
+                # scanned (the loop mostly waits on the network), so comparing with it adds little
+                # to the run's wall time (README, "Benchmark")
+                live.progress = Progress(len(hosts), sys.stderr, enabled=not args.quiet)
+                live.prefetch = pool.submit(store.prefetch, inventory) if store is not None and group is None else None
+
+            scanning = dataclasses.replace(options, on_host_done=done)
+            if count > 1:
+                report = workers.run(hosts, catalog, scanning, count, interrupts, after_fork=start)
+            else:
+                start()
+                report = asyncio.run(scan(hosts, catalog, scanning))
+            known = live.prefetch.result() if live.prefetch is not None else None
         if args.shard or group is not None:   # the shard's own reports say which shard of which group they are
             shard = _shard(args)
             report = replace(report, options={**report.options, "shard": str(shard),
                                               "run_group": group.name if group else None})
-        progress.close()
+        live.close()
         if interrupts.signal is not None:
             stopped = sum(1 for h in report.hosts if h.error and h.error.status == HostStatus.INTERRUPTED)
             print(f"fleetbench: interrupted by {interrupts.name}: {stopped} host(s) not scanned (status "
@@ -395,9 +413,21 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
             log.run(out.data, out.code, interrupts.name)
         return out.code
     finally:
-        progress.close()
+        live.close()
         if log is not None:
             log.close()
+
+
+@dataclasses.dataclass(slots=True)
+class _Live:
+    """What a scan starts only after its workers are forked: the progress bar and the history prefetch."""
+
+    progress: Progress | None = None
+    prefetch: Future[D.Snapshot | None] | None = None
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
 
 
 def _resolved(hosts: tuple[Host, ...], args: argparse.Namespace) -> tuple[Host, ...]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import getpass
 import hashlib
 import hmac
@@ -332,9 +333,20 @@ def record_host_key(path: str, pattern: str, key_line: str) -> None:
 
     Hashed like ``ssh-keyscan -H`` (``|1|salt|hmac``) when the file already holds hashed entries,
     so a file kept hashed stays hashed. The folder is created (0700) when missing, as ssh does.
+    Read, append and rename happen under an ``flock`` of that folder: ``--workers`` processes may
+    record keys in one file at once, and each must add to the other's file, not overwrite it.
     """
     target = Path(_expand(path))
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)    # released when closed; a few ms at most
+        _append_key(target, pattern, key_line)
+    finally:
+        os.close(folder)
+
+
+def _append_key(target: Path, pattern: str, key_line: str) -> None:
     try:
         old = target.read_bytes()
         mode = target.stat().st_mode & 0o777

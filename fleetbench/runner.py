@@ -44,7 +44,7 @@ from .select import AUTO, Selection, candidates, host_targets
 log = logging.getLogger(__name__)
 
 __all__ = ["AUTO", "ScanOptions", "Selection", "assess", "assess_cluster", "check_paths", "cluster_sources", "plan_for",
-           "probe_command", "scan", "scan_host"]
+           "decided_by", "fleet_report", "probe_command", "scan", "scan_host", "without_queries"]
 
 POLICIES = "policies"                     #: the benchmark target of section 5: decided per cluster, not per host
 KUBE_TYPES = frozenset(KubeKind.types)
@@ -76,14 +76,20 @@ def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
                                                   f"(expected one of: {', '.join(known)})")
 
 
-async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) -> ScanReport:
-    """Scan every host; never raises for a host's failure."""
+async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions,
+               fleet: tuple[Host, ...] | None = None) -> ScanReport:
+    """Scan every host; never raises for a host's failure.
+
+    ``fleet``: the whole run's hosts when ``hosts`` is one worker's part of it (``--workers``,
+    :mod:`fleetbench.workers`). Section 5 is then decided here only for the clusters whose source
+    candidates this part holds (the split keeps them together), with every member of the fleet listed.
+    """
     started = datetime.now(UTC)
     connector = Connector(options.transport, asyncio.Semaphore(options.handshakes))
     in_flight = asyncio.Semaphore(options.concurrency)
     stopping = False
 
-    sources = cluster_sources(hosts, catalog, options)
+    sources = decided_by(cluster_sources(fleet or hosts, catalog, options), fleet or hosts, hosts)
     first = {cands[0].name for cands in sources.values() if cands}
 
     async def one(host: Host) -> HostScan:
@@ -123,14 +129,38 @@ async def scan(hosts: tuple[Host, ...], catalog: Catalog, options: ScanOptions) 
         options.interrupts.on_first(lambda: _wake(loop, stop))
     try:
         results = list(await asyncio.gather(*tasks))
-        clusters = await asyncio.gather(*(_cluster(name, hosts, cands, results, catalog, options, connector)
+        clusters = await asyncio.gather(*(_cluster(name, fleet or hosts, cands, results, catalog, options, connector)
                                           for name, cands in sources.items()))
     finally:
         if options.interrupts is not None:
             options.interrupts.on_first(None)
         await connector.close()
-    results = [_without_query(r) if r.host.name in first else r for r in results]  # the query's records
-    # travel with the cluster (the answer it used), not with the host
+    return fleet_report(catalog, options, started, without_queries(results, sources), clusters)
+
+
+def decided_by(sources: dict[str, list[Host]], fleet: tuple[Host, ...], part: tuple[Host, ...]) -> dict[str, list[Host]]:
+    """The clusters of ``sources`` that the scan of ``part`` (of ``fleet``) decides: those whose
+    first candidate it scans; a cluster without candidates, by the part holding its first member."""
+    if part is fleet:
+        return sources
+    mine = {h.name for h in part}
+    first_member: dict[str, str] = {}
+    for h in fleet:
+        first_member.setdefault(h.cluster, h.name)
+    return {name: cands for name, cands in sources.items()
+            if (cands[0].name if cands else first_member.get(name)) in mine}
+
+
+def without_queries(results: list[HostScan], sources: dict[str, list[Host]]) -> list[HostScan]:
+    """The cluster query's records travel with the cluster (the answer it used), not with its first
+    source host: they are taken off that host's collected records."""
+    first = {cands[0].name for cands in sources.values() if cands}
+    return [_without_query(r) if r.host.name in first else r for r in results]
+
+
+def fleet_report(catalog: Catalog, options: ScanOptions, started: datetime, results: list[HostScan],
+                 clusters: list[ClusterScan] | tuple[ClusterScan, ...]) -> ScanReport:
+    """The run's report; ``options`` are the run's own (with --workers: the global limits, not a worker's share)."""
     return ScanReport(run_id=options.run_id, tool_version=__version__, benchmark=options.benchmark, catalog_digest=catalog.digest,
                       started=started, finished=datetime.now(UTC), hosts=tuple(results), clusters=tuple(clusters),
                       options={"targets": list(options.selection.targets), "check": list(options.selection.checks),

@@ -59,14 +59,17 @@ def _controls(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def fleet(lab, pg_server: Server, tmp_path_factory):
-    """An unsharded scan (no database), then both shards of group night-1 at the same time."""
+    """An unsharded scan (no database), then both shards of group night-1 at the same time (shard 2 with --workers 2)."""
     tmp = tmp_path_factory.mktemp("group")
     url = pg_server.url(new_database(pg_server))
     assert main([*_scan_argv(lab, tmp / "plain", "--no-db"), "--quiet"]) == 3
     env = {**os.environ, "FLEETBENCH_DB": url}
     procs = [subprocess.Popen([sys.executable, "-m", "fleetbench", *_scan_argv(lab, tmp / f"shard{i}", "--shard", f"{i}/2",
                                                                            "--run-group", "night-1", "--log-json",
-                                                                           str(tmp / f"log{i}.json"))],
+                                                                           str(tmp / f"log{i}.json"),
+                                                                           # shard 2 (two hosts) in two worker processes, forked
+                                                                           # with the database connection and its lock open
+                                                                           "--workers", str(i))],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for i in (1, 2)]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -1,5 +1,5 @@
 /* report.html of a large fleet: draws the matrix, the per-check deviations and the host list from
-   the JSON in <script id="fleet-data"> (its shape: fleetbench/report/fleetdata.py). Inlined after
+   the JSON of the element #fleet-data (its shape: fleetbench/report/fleetdata.py). Inlined after
    report.js and allowed by the same sha256. Every value from the data goes in with textContent or
    as an attribute value, never as markup. */
 (function () {

@@ -379,21 +379,23 @@
     later.push(drawHosts);
   }
 
-  // A link to a host that is not on the current page of the list: show that host, then open it.
+  // A link to a host (#h-NAME): open it; one that is not on the current page of the list is shown
+  // alone first. At load this runs once the list is drawn (report.js ran before it existed).
   function openHost() {
     var id = location.hash ? decodeURIComponent(location.hash.slice(1)) : "";
-    if (id.indexOf("h-") !== 0 || document.getElementById(id) || !list) { return; }
-    for (var h = 0; h < HOSTS.length; h++) {
+    if (id.indexOf("h-") !== 0 || !list) { return; }
+    var d = document.getElementById(id);
+    for (var h = 0; h < HOSTS.length && !d; h++) {
       if (HOSTS[h][0] === id.slice(2) && assessed(h)) {
         hostForm.elements.host.value = "";
         list.textContent = "";
-        var d = hostDetails(h);
-        list.appendChild(d);
+        d = list.appendChild(hostDetails(h));
         hostForm.elements.shown.value = "1 host shown (linked); clear or type a name for the list";
-        d.open = true;
-        d.scrollIntoView();
-        return;
       }
+    }
+    if (d && d.tagName === "DETAILS") {
+      d.open = true;
+      d.scrollIntoView();
     }
   }
   window.addEventListener("hashchange", openHost);

@@ -38,7 +38,7 @@ os.execvp(sys.argv[3], sys.argv[3:])
 class Browser:
     """Headless Chromium over the DevTools protocol on a pipe; one page session at a time."""
 
-    def __init__(self, profile: Path, timeout: float = 20.0) -> None:
+    def __init__(self, profile: Path, timeout: float = 90.0) -> None:
         to_browser, from_browser = os.pipe(), os.pipe()
         r, w = to_browser[0], from_browser[1]
         self.proc = subprocess.Popen(

@@ -299,6 +299,12 @@ def test_compact_page_draws_the_same_matrix(reports, browser, tmp_path):
     page = (tmp_path / "compact.html").as_uri()
     assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [page]
 
+    linked = browser.open(page + "#h-worker-1")          # a link to a host opens it once the list is drawn
+    assert browser.evaluate(linked, DRAWN) is True
+    assert browser.evaluate(linked, "new Promise(r => setTimeout(() => r([document.getElementById('h-worker-1').open,"
+                                    " document.getElementById('h-worker-1').textContent.includes('evidence:')]), 50))") \
+        == [True, True]
+
 
 def test_compact_page_hostile_data_stays_text(reports, browser, tmp_path):
     """Node values that close the data's <script> element or carry HTML stay data, shown as text."""

@@ -26,7 +26,7 @@
 
   var table = document.getElementById("matrix");
   var form = document.getElementById("filters");
-  if (!table || !form) { return; }
+  if (!table || !form || document.getElementById("fleet-data")) { return; }   // a large fleet: fleet.js draws it
   form.hidden = false;
   var heads = Array.prototype.slice.call(table.tHead.rows[1].cells);   // one per column
   var body = table.tBodies[0];

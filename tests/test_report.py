@@ -12,6 +12,7 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -24,7 +25,7 @@ import pytest
 
 from fleetbench.errors import HostError, HostStatus
 from fleetbench.models import Catalog, Finding, Host, HostFacts, HostScan, ProcessFact, ScanReport, SSHSettings, Status
-from fleetbench.report import FORMATS, build, from_dict, to_dict, write
+from fleetbench.report import FORMATS, build, fleetdata, from_dict, to_dict, write
 from fleetbench.report import csv as csv_report
 from fleetbench.report import html as html_report
 from fleetbench.report import junit as junit_report
@@ -393,3 +394,50 @@ def test_every_format_is_written(data, tmp_path: Path):
     assert sorted(p.name for p in paths) == ["clusters.csv", "junit.xml", "matrix.csv", "report.html", "report.json",
                                              "results.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no temporary file left
+
+
+# --------------------------------------------------------------------------- HTML: the compact page of a large fleet
+
+def _blob(page: str) -> tuple[str, dict[str, Any]]:
+    start = page.index('<script type="application/json" id="fleet-data">')
+    text = page[page.index(">", start) + 1:page.index("</script>", start)]
+    return text, json.loads(text)
+
+
+def test_compact_page_data_is_the_matrix(data):
+    """Every cell of the blob is the matrix's status (outliers in upper case), and every host's result
+    is found again from it: its own deviation, or its role group's baseline (what fleet.js shows)."""
+    model = from_dict(data)
+    page = html_report.render(model, compact=True)["report.html"].decode()
+    text, blob = _blob(page)
+    assert "<" not in text and ">" not in text and "&" not in text                # nothing can end the element
+    assert IMG not in page and page.count("<script") == 2
+    assert '<tr class="r"' not in page and 'id="h-worker-3"' not in page           # no static matrix or host details
+    matrix = M.build(model)
+    names = [h[0] for h in blob["hosts"]]
+    assert names == [h.name for h in matrix.hosts]
+    strings, results = blob["s"], blob["r"]
+    for row, (key, cid, *_, cells, groups, deviations) in zip(matrix.rows, blob["rows"], strict=True):
+        assert (key, cid) == (row.key, row.id)
+        assert cells == "".join(fleetdata.CODE[c.status].upper() if c.outlier else fleetdata.CODE[c.status]
+                                for c in row.cells)
+        own = dict((h, r) for h, r in deviations)
+        for i, cell in enumerate(row.cells):
+            if cell.result is None:
+                continue
+            r = cell.result
+            found = results[own[i]] if i in own else results[groups[blob["hosts"][i][4]][3]]
+            assert found[0] == fleetdata.CODE[r.status]
+            assert [strings[j] if j >= 0 else "" for j in found[1:5]] == [r.actual, r.source, r.reason, r.remediation]
+    down = blob["hosts"][names.index("down-1")]
+    assert down[13] == 0 and set(blob["rows"][0][10][names.index("down-1")]) == {"x"}
+    assert "connection refused by 127.79.1.6:22" in page                            # the not-assessed host: static
+
+
+def test_the_page_is_compact_above_static_hosts(data):
+    base = [h for h in data["hosts"] if h["status"] == "ok"][-1]
+    fleet = [{**base, "name": f"n-{i}"} for i in range(html_report.STATIC_HOSTS + 1)]
+    large = html_report.render(from_dict({**data, "hosts": fleet}))["report.html"].decode()
+    small = html_report.render(from_dict({**data, "hosts": fleet[1:]}))["report.html"].decode()
+    assert 'id="fleet-data"' in large and 'id="attention"' in large and 'id="host-table"' not in large
+    assert 'id="fleet-data"' not in small and 'id="host-table"' in small and small.count('<tr class="r"') > 0

@@ -26,15 +26,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from . import fleetdata
 from . import matrix as M
 from .model import History, HostReport, Report, Result, TrendPoint
 
 #: host columns per printed matrix table: what an A4 landscape page holds at 9 pt
 PRINT_HOSTS = 12
+#: up to this many hosts every cell and detail is static HTML; above, the compact page (fleetdata)
+STATIC_HOSTS = 50
+#: host columns per page of the compact matrix, and hosts per page of its host list (fleet.js)
+PAGE_HOSTS = 100
+#: rows of the "needs attention" tables of the compact page
+ATTENTION = 25
 #: status → the CSS class of a matrix cell (short: a 500 × 130 matrix has 65,000 cells)
 CELL_CLASS = {"PASS": "p", "FAIL": "f", "WARN": "w", "INFO": "i", M.NOT_APPLICABLE: "n", M.NOT_ASSESSED: "x"}
 
@@ -56,7 +64,8 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["when"] = when
     env.globals.update(STATUSES=M.STATUSES, NOT_ASSESSED=M.NOT_ASSESSED, NOT_APPLICABLE=M.NOT_APPLICABLE,
-                       CELL_CLASS=CELL_CLASS, PRINT_HOSTS=PRINT_HOSTS)
+                       CELL_CLASS=CELL_CLASS, PRINT_HOSTS=PRINT_HOSTS, PAGE_HOSTS=PAGE_HOSTS,
+                       ATTENTION=ATTENTION)
     return env
 
 
@@ -138,12 +147,30 @@ def trend_view(history: History | None) -> TrendView | None:
                      lines=lines)
 
 
-def render_html(data: Report) -> str:
-    """The report model → the text of report.html."""
-    script = _asset("report.js")
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+def attention(matrix: M.Matrix, blob: dict[str, Any]) -> tuple[list[list[Any]], list[M.Row]]:
+    """The first screen of a large fleet: the assessed hosts with the most outliers (verdicts other
+    than their role group's majority), then the most FAILs; and the checks with the most FAILs."""
+    assessed = [(i, h) for i, h in enumerate(blob["hosts"]) if M.assessed(matrix.hosts[i])]
+    worst = sorted((x for x in assessed if x[1][10] or x[1][11]), key=lambda x: (-x[1][11], -x[1][10], x[0]))
+    rows = sorted((r for r in matrix.rows if r.count("FAIL")), key=lambda r: -r.count("FAIL"))
+    return [h for _, h in worst[:ATTENTION]], rows[:ATTENTION]
+
+
+def render_html(data: Report, compact: bool | None = None) -> str:
+    """The report model → the text of report.html. ``compact``: the page of a large fleet (the
+    default above :data:`STATIC_HOSTS` hosts): static summary, the bulk as data drawn by fleet.js."""
     matrix = M.build(data)
+    compact = len(matrix.hosts) > STATIC_HOSTS if compact is None else compact
+    script = _asset("report.js") + (_asset("fleet.js") if compact else "")
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    blob = fleetdata.build(data, matrix) if compact else None
+    worst, failing = attention(matrix, blob) if blob is not None else ([], [])
     return environment().get_template("report.html.j2").render(
+        compact=compact,
+        blob=Markup(fleetdata.dumps(blob)) if blob is not None else "",
+        worst=worst,
+        failing=failing,
+        strings=blob["s"] if blob is not None else [],
         data=data,
         options=data.options,
         scope=data.scope,
@@ -152,7 +179,8 @@ def render_html(data: Report) -> str:
         matrix=matrix,
         fleet=M.fleet(data),
         groups=M.by_group(matrix),
-        hosts=host_views(matrix),
+        hosts=host_views(matrix) if not compact else   # the compact page: not-assessed hosts only, fleet.js the rest
+        [HostView(h, M.group_name(h), M.tally(h.name, [h]), {}) for h in matrix.hosts if not M.assessed(h)],
         by_section=M.by_section(data),
         not_assessed=[h for h in data.hosts if not M.assessed(h)],
         known_hosts=sorted({h.known_hosts for h in data.hosts if h.known_hosts}),
@@ -166,6 +194,6 @@ def render_html(data: Report) -> str:
     )
 
 
-def render(data: Report) -> dict[str, bytes]:
+def render(data: Report, compact: bool | None = None) -> dict[str, bytes]:
     """The report model → {"report.html": …}."""
-    return {"report.html": render_html(data).encode("utf-8", "backslashreplace")}
+    return {"report.html": render_html(data, compact).encode("utf-8", "backslashreplace")}

@@ -21,11 +21,8 @@ import copy
 import json
 import os
 import re
-import select
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,124 +30,16 @@ import pytest
 
 from fleetbench.cli import main
 from fleetbench.report import from_dict, html
+from tests.browser import CHROMIUM, Browser
 from tests.lab import Lab, default_specs
 from tests.lab.kubeapi import KubeAPI, load
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it)"),
     pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
                        reason="openssh-server is not installed (make test installs it)"),
 ]
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--disable-default-apps", "--disable-quic", "--hide-scrollbars",
-         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--remote-debugging-pipe")
 HOSTILE = '<img src=x onerror="window.__xss=1">'
-# Runs before the page's own script in every document: records CSP violations.
-WATCH = ("window.__violations = []; document.addEventListener('securitypolicyviolation', "
-         "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
-
-
-# Chromium reads the protocol from fd 3 and writes to fd 4: put the pipe ends there, then exec it.
-_EXEC_WITH_PIPES = """import fcntl, os, sys
-r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])   # moved clear of 3 and 4 first
-os.close(int(sys.argv[1])); os.close(int(sys.argv[2]))
-os.dup2(r, 3); os.dup2(w, 4); os.close(r); os.close(w)
-os.execvp(sys.argv[3], sys.argv[3:])
-"""
-
-
-class Browser:
-    """Headless Chromium over the DevTools protocol on a pipe; one page session at a time."""
-
-    def __init__(self, profile: Path, timeout: float = 20.0) -> None:
-        to_browser, from_browser = os.pipe(), os.pipe()
-        r, w = to_browser[0], from_browser[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _EXEC_WITH_PIPES, str(r), str(w), CHROMIUM or "chromium",
-             *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            pass_fds=(r, w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(r)
-        os.close(w)
-        self._out, self._in = to_browser[1], from_browser[0]
-        self._buf = b""
-        self._id = 0
-        self.timeout = timeout
-        self.events: list[dict[str, Any]] = []
-
-    def _next(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._in], [], [], left)[0]:
-                raise TimeoutError("no answer from chromium")
-            chunk = os.read(self._in, 1 << 20)
-            if not chunk:
-                raise EOFError("chromium closed the pipe")
-            self._buf += chunk
-        message, _, self._buf = self._buf.partition(b"\0")
-        return json.loads(message)
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        self._id += 1
-        message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self._out, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
-        while True:
-            reply = self._next(deadline)
-            if reply.get("id") != self._id:
-                self.events.append(reply)
-            elif "error" in reply:
-                raise RuntimeError(f"{method}: {reply['error']}")
-            else:
-                return reply["result"]
-
-    def wait_for(self, method: str, session: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout
-        seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if event.get("method") == method and event.get("sessionId") == session:
-                    return event
-            seen = len(self.events)
-            self.events.append(self._next(deadline))
-
-    def open(self, url: str) -> str:
-        """Load ``url`` in a new 1400×1000 page; return the page's session once it has loaded."""
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for method in ("Network.enable", "Page.enable", "Runtime.enable"):
-            self.call(method, session)
-        self.call("Page.addScriptToEvaluateOnNewDocument", session, source=WATCH)
-        self.call("Emulation.setDeviceMetricsOverride", session, width=1400, height=1000, deviceScaleFactor=1,
-                  mobile=False)
-        self.call("Page.navigate", session, url=url)
-        self.wait_for("Page.loadEventFired", session)
-        return session
-
-    def evaluate(self, session: str, expression: str) -> Any:
-        reply = self.call("Runtime.evaluate", session, expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in reply, reply["exceptionDetails"]
-        return reply["result"].get("value")
-
-    def session_events(self, session: str, method: str) -> list[dict[str, Any]]:
-        return [e["params"] for e in self.events if e.get("sessionId") == session and e.get("method") == method]
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close")
-        except (EOFError, TimeoutError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._out)
-        os.close(self._in)
-
 
 # Reads the matrix back from the DOM: host columns, check rows, every cell's text and outlier mark.
 READ_MATRIX = """(() => {
@@ -333,3 +222,126 @@ def test_printed_report_is_readable_on_a4(reports, browser, tmp_path):
     for n, page in enumerate(pages, start=1):
         lines = [ln.strip() for ln in page.splitlines() if ln.strip() and "page " not in ln]
         assert lines and lines[-1] not in headings, (n, lines[-3:])               # never orphaned
+
+
+# --------------------------------------------------------------------------- the compact page (large fleets)
+
+DRAWN = ("new Promise(r => { const w = () => performance.getEntriesByName('fleetbench-drawn').length ? r(true)"
+         " : setTimeout(w, 10); w(); })")
+
+
+def _open_compact(browser: Browser, page: Path, data: dict[str, Any]) -> str:
+    """The lab's report as the page of a large fleet (html.render(compact=True)), loaded and drawn."""
+    page.write_bytes(html.render(from_dict(data), compact=True)["report.html"])
+    session = browser.open(page.as_uri())
+    assert browser.call("Runtime.evaluate", session, expression=DRAWN, awaitPromise=True)["result"]["value"] is True
+    return session
+
+
+def _set(form: str, name: str, value: str | bool) -> str:
+    prop = "checked" if isinstance(value, bool) else "value"
+    return (f"(() => {{ const f = document.getElementById('{form}'); f.elements.{name}.{prop} = {json.dumps(value)};"
+            " f.dispatchEvent(new Event('change')); return f.elements.shown.value; })()")
+
+
+def test_compact_page_draws_the_same_matrix(reports, browser, tmp_path):
+    """fleet.js draws the matrix of the static page from the data blob: the same cells and outlier
+    marks; the filters, grouping by cluster, outliers first, and the drill-down per check and host."""
+    _, out = reports
+    data = json.loads((out / "report.json").read_text())
+    static = browser.evaluate(browser.open((out / "report.html").as_uri()), READ_MATRIX)
+    session = _open_compact(browser, tmp_path / "compact.html", data)
+    dom = browser.evaluate(session, READ_MATRIX)
+    assert dom["violations"] == [] and dom["filters"]
+    assert dom["rows"] == static["rows"]
+    # outliers first: worker-2 (the drift) before worker-1; every cell and mark as on the static page
+    assert dom["hosts"] == ["cp-1", "worker-2", "worker-1"]
+    assert dom["cells"] == static["cells"]
+    marked = {(cid, host) for cid, cells in dom["cells"].items() for host, (_, o) in cells.items() if o}
+    assert marked == _expected_outliers(data) and marked
+    assert browser.evaluate(session, _set("filters", "order", "inventory")).endswith("3 of 3 hosts shown")
+    assert browser.evaluate(session, READ_MATRIX)["hosts"] == ["cp-1", "worker-1", "worker-2"]
+
+    shown = browser.evaluate(session, _set("filters", "outliers", True))
+    assert shown.startswith(f"{len({c for c, _ in marked})} of {len(dom['rows'])} checks")
+    assert set(browser.evaluate(session, VISIBLE_ROWS)) == {c for c, _ in marked}
+    browser.evaluate(session, _set("filters", "outliers", False))
+    browser.evaluate(session, _set("filters", "status", "f"))
+    fails = {r["id"] for h in data["hosts"] for r in h["results"] if r["status"] == "FAIL"}
+    assert set(browser.evaluate(session, VISIBLE_ROWS)) == fails
+    browser.evaluate(session, _set("filters", "status", ""))
+    browser.evaluate(session, _set("filters", "host", "worker-*"))
+    assert browser.evaluate(session, READ_MATRIX)["hosts"] == ["worker-1", "worker-2"]
+    browser.evaluate(session, _set("filters", "host", ""))
+
+    # group by cluster: the cluster's hosts under its name, the rest under "(no cluster)"
+    cluster = data["clusters"][0]
+    browser.evaluate(session, _set("filters", "by", "cluster"))
+    groups = browser.evaluate(session, "[...document.querySelectorAll('#matrix tr.g th')].map(th => th.textContent)")
+    members = [h["name"] for h in data["hosts"] if h["name"] in cluster["hosts"]]
+    assert f"cluster {cluster['name']} ({len(members)})" in groups
+    hosts = browser.evaluate(session, READ_MATRIX)["hosts"]
+    assert sorted(hosts[:len(members)]) == sorted(members)
+    browser.evaluate(session, _set("filters", "group", "c0"))
+    assert sorted(browser.evaluate(session, READ_MATRIX)["hosts"]) == sorted(members)
+
+    # a check's deviations and a host's details are drawn when opened
+    browser.evaluate(session, "document.getElementById('c-4.2.1').open = true")
+    deviations = browser.evaluate(session, "new Promise(r => setTimeout(() => r([...document.querySelectorAll("
+                                           "'#c-4\\\\.2\\\\.1 tbody.devs tr')].map(tr => tr.textContent)), 50))")
+    assert any("worker-2" in t and "outlier" in t for t in deviations)
+    worker2 = next(h for h in data["hosts"] if h["name"] == "worker-2")
+    text = browser.evaluate(session, "new Promise(r => { location.hash = '#h-worker-2'; setTimeout(() =>"
+                                     " r(document.getElementById('h-worker-2').textContent), 50); })")
+    assert all(f"{r['id']} " in text and r["actual"] in text for r in worker2["results"] if r["status"] == "FAIL")
+    assert "Differs from its role group (worker)" in text and "evidence: processes and paths" in text
+    assert browser.session_events(session, "Runtime.exceptionThrown") == []
+    page = (tmp_path / "compact.html").as_uri()
+    assert [e["request"]["url"] for e in browser.session_events(session, "Network.requestWillBeSent")] == [page]
+
+    linked = browser.open(page + "#h-worker-1")          # a link to a host opens it once the list is drawn
+    assert browser.evaluate(linked, DRAWN) is True
+    assert browser.evaluate(linked, "new Promise(r => setTimeout(() => r([document.getElementById('h-worker-1').open,"
+                                    " document.getElementById('h-worker-1').textContent.includes('evidence:')]), 50))") \
+        == [True, True]
+
+
+def test_compact_page_hostile_data_stays_text(reports, browser, tmp_path):
+    """Node values that close the data's <script> element or carry HTML stay data, shown as text."""
+    data = copy.deepcopy(json.loads((reports[1] / "report.json").read_text()))
+    hostile = f"</script><!--{HOSTILE}"
+    worker2 = next(h for h in data["hosts"] if h["name"] == "worker-2")
+    result = next(r for r in worker2["results"] if r["id"] == "4.1.5")
+    result["actual"] = hostile
+    result["source"] = f"stat /etc/{hostile}"
+    worker2["evidence"]["processes"]["kubelet"]["argv"].append(f"--node-labels={hostile}")
+    worker2["name"] = f"worker-2{HOSTILE}"
+    page = tmp_path / "hostile.html"
+    session = _open_compact(browser, page, data)
+    assert page.read_text().count("</script>") == 2                 # the data's end and the script's
+    browser.evaluate(session, "document.querySelectorAll('details').forEach(d => d.open = true)")
+    found = browser.evaluate(session, "new Promise(r => setTimeout(() => r({img: document.querySelectorAll("
+                                      "'img, iframe, object, embed').length, scripts: document.scripts.length,"
+                                      " xss: window.__xss === 1, text: document.body.textContent}), 50))")
+    assert found["img"] == 0 and found["scripts"] == 2 and not found["xss"]
+    assert found["text"].count(hostile) >= 4     # matrix title aside: deviation, FAIL table, argv…
+    assert f"worker-2{HOSTILE}" in browser.evaluate(session, READ_MATRIX)["hosts"]
+    assert browser.evaluate(session, "window.__violations") == []
+    assert browser.session_events(session, "Runtime.exceptionThrown") == []
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed (make test installs it)")
+def test_compact_page_prints_its_summary(reports, browser, tmp_path):
+    """Printed without a click: the summary, what needs attention, the checks with the hosts that
+    differ, and a note where the matrix would be."""
+    _, out = reports
+    data = json.loads((out / "report.json").read_text())
+    session = _open_compact(browser, tmp_path / "compact.html", data)
+    pdf = tmp_path / "compact.pdf"
+    pdf.write_bytes(base64.b64decode(browser.call("Page.printToPDF", session, preferCSSPageSize=True,
+                                                  printBackground=True)["data"]))
+    text = " ".join(" ".join(_pdf_pages(pdf)).split())
+    for words in ("Summary", "fleet score", "Needs attention", "Checks with the most FAILs", "is not printed",
+                  "4.2.1", "By role"):
+        assert words in text, words
+    assert "outlier" in text and "worker-2" in text

@@ -258,7 +258,7 @@ def assess(host: Host, facts: HostFacts, catalog: Catalog,
             found (``presence.py``): its verdicts would be PASSes for files that do not exist.
     """
     targets = host_targets(host, catalog)
-    needed = presence.required(candidates(catalog, options.benchmark), targets)
+    needed = _required(catalog, options.benchmark, targets)
     if presence.no_kubernetes(facts, catalog, needed):
         labels = ", ".join(catalog.components[c].label for c in needed)
         raise HostFailure(HostStatus.NO_KUBERNETES,
@@ -268,6 +268,21 @@ def assess(host: Host, facts: HostFacts, catalog: Catalog,
     bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
     chosen = options.selection.controls(bench, host_targets(host, catalog))
     return detection, tuple(evaluate(c, facts, catalog, skipped) for c, skipped in chosen if c.target != POLICIES)
+
+
+_REQUIRED: dict[tuple[object, ...], tuple[str, ...]] = {}
+
+
+def _required(catalog: Catalog, benchmark: str, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`presence.required`, once per catalog, benchmark choice and role set (not once per host:
+    it walks every control of every candidate benchmark, as much CPU as evaluating the host)."""
+    key = (catalog.digest, catalog.root, benchmark, targets)
+    needed = _REQUIRED.get(key)
+    if needed is None:
+        if len(_REQUIRED) >= 256:
+            _REQUIRED.clear()
+        needed = _REQUIRED[key] = presence.required(candidates(catalog, benchmark), targets)
+    return needed
 
 
 # --------------------------------------------------------------------------- clusters

@@ -386,7 +386,13 @@ def build(report: ScanReport, sections: Mapping[str, str] | None = None, waivers
 
 def _printable(value: Any) -> Any:
     """Node bytes that are not UTF-8 (kept exact in facts with surrogateescape) become visible
-    ``\\xe9`` escapes here, so every report and the console can encode them."""
+    ``\\xe9`` escapes here, so every report and the console can encode them. Runs over every value
+    of the report: plain ASCII text (nearly all of it) and scalars return at once."""
+    kind = type(value)
+    if kind is str and value.isascii():   # no surrogate can hide in ASCII: already printable
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if isinstance(value, dict):

@@ -296,7 +296,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                                   transport=Settings(connect_timeout=args.connect_timeout,
                                                      verify_host_keys=not args.insecure_no_host_key_check,
                                                      accept_new_host_keys=args.accept_new_host_keys),
-                                  interrupts=interrupts)
+                                  interrupts=interrupts, keep_records=bool(args.bundle))
             with RunLock(_lock_path(args, store), options.run_id):
                 return _scan_locked(args, hosts, catalog, options, rules, interrupts, store)
     finally:

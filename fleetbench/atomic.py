@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 _PENDING: set[str] = set()
@@ -47,6 +47,40 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
     finally:
         _PENDING.discard(tmp)
+
+
+def stage(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> str:
+    """Write ``chunks`` to a temporary file beside ``path`` (fsync'ed) and return its name; the
+    caller renames it over ``path`` with :func:`commit` or removes it with :func:`discard`. Until
+    then it is pending like :func:`write_atomic`'s, so a second signal removes it. Lets several
+    files be written one at a time (one in memory at once) and still appear together or not at all.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _PENDING.add(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def commit(tmp: str, path: Path) -> None:
+    """Rename a :func:`stage`'d file over ``path``."""
+    os.replace(tmp, path)
+    _PENDING.discard(tmp)
+
+
+def discard(tmp: str) -> None:
+    """Remove a :func:`stage`'d file that will not be committed."""
+    Path(tmp).unlink(missing_ok=True)
+    _PENDING.discard(tmp)
 
 
 def symlink_atomic(target: str, link: Path) -> None:

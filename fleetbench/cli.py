@@ -31,13 +31,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tabulate import tabulate
-
-from . import __version__, compare, workers
-from . import prometheus as P
+from . import __version__, workers
 from . import script as S
 from .ansible import parse_role_map
-from .bundle import evaluate_bundle, load_bundle, to_bundle
 from .catalog import TARGETS, load_catalog
 from .connect import Settings
 from .errors import HostStatus, InputError, UsageError
@@ -324,7 +320,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                                   transport=Settings(connect_timeout=args.connect_timeout,
                                                      verify_host_keys=not args.insecure_no_host_key_check,
                                                      accept_new_host_keys=args.accept_new_host_keys),
-                                  interrupts=interrupts)
+                                  interrupts=interrupts, keep_records=bool(args.bundle))
             with _run_lock(args, store, options.run_id):
                 return _scan_locked(args, hosts, catalog, options, rules, interrupts, store)
     finally:
@@ -406,6 +402,7 @@ def _scan_locked(args: argparse.Namespace, hosts: tuple[Host, ...], catalog: Cat
         out = _emit(report, catalog, args, rules, store=store, inventory=inventory, known=known)
         if args.bundle:
             path = Path(args.bundle)
+            from .bundle import to_bundle  # only with --bundle
             write_atomic(path, (json.dumps(to_bundle(report), indent=1) + "\n").encode())
             if out.speak:
                 _say(f"wrote {path} (evidence bundle: fleetbench evaluate {path})")
@@ -569,6 +566,7 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
             since = group_since
         if store is not None and since is None:
             since = D.first_run(snapshot_of(data, waivers))
+        from . import prometheus as P  # prometheus_client: only with --prometheus
         P.write(Path(args.prometheus), data, D.new_failure_count(since))
         if speak:
             _say(f"wrote {args.prometheus} (Prometheus textfile)")
@@ -591,6 +589,7 @@ def exit_code(data: Report, new_failures: int | None = None) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
+    from .bundle import evaluate_bundle, load_bundle
     bundle = load_bundle(args.bundle)
     bench = _benchmark(args, catalog, default=bundle.data["benchmark"])
     if not (args.targets or args.check or args.skip):
@@ -630,10 +629,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(catalog: Catalog, a: str, b: str) -> int:
+    from . import compare
     rows = compare.diff(catalog, a, b)
     print(f"{a} → {b}: {len(rows)} change(s). A CIS id may name a different check in another version: "
           "compare results by (benchmark, id).")
     if rows:
+        from tabulate import tabulate  # only the listing commands print tables
         print(tabulate([[r.id, r.change, r.before, r.after] for r in rows], headers=["id", "change", a, b],
                        maxcolwidths=[None, None, 50, 50]))
     return EXIT_OK
@@ -652,6 +653,7 @@ def _cmd_checks(args: argparse.Namespace) -> int:
              "skip" if c.skip else c.check.kind, c.check.id]
             for c in bench.controls if not args.targets or c.target in args.targets]
     print(f"{bench.title} ({bench.id}), Kubernetes {', '.join(bench.kubernetes)}: {len(rows)} controls")
+    from tabulate import tabulate  # only the listing commands print tables
     print(tabulate(rows, headers=["id", "title", "target", "type", "scored", "kind", "check"]))
     return EXIT_OK
 
@@ -670,6 +672,7 @@ def _cmd_inventory(args: argparse.Namespace) -> int:
     rows = [[r["name"], r["address"], _unset(r["port"]), _unset(r["user"]), ",".join(r["roles"]),
              ",".join(host_targets(h, catalog)), ",".join(r["jump"]), r["become"] or "",
              ",".join(f"{k}={v}" for k, v in h.paths.items())] for r, h in zip(shown, hosts, strict=True)]
+    from tabulate import tabulate  # only the listing commands print tables
     print(tabulate(rows, headers=["host", "address", "port", "user", "roles", "targets", "jump", "become", "paths"]))
     return EXIT_OK
 

@@ -8,9 +8,10 @@ file or a pipe, a progress bar is noise in the mail or the log, so nothing is sh
 from __future__ import annotations
 
 import os
-from typing import Never, TextIO
+from typing import TYPE_CHECKING, Never, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 from .models import HostScan, Status
 
@@ -23,6 +24,8 @@ class Progress:
         self.not_assessed = 0
         self._bar: tqdm[Never] | None = None
         if enabled and total and stream.isatty():
+            from tqdm import tqdm  # imported only when a bar is shown: cron runs never pay for it
+
             sized = _columns(stream) > 0        # a terminal that reports no size (0 columns) gets 80
             bar: tqdm[Never] = tqdm(total=total, file=stream, unit="host", desc="scan", dynamic_ncols=sized,
                                     ncols=None if sized else 80, leave=False,

@@ -64,6 +64,9 @@ class ScanOptions:
     run_id: str = field(default_factory=new_run_id)    #: known from the start: for the lock, the log lines
     on_host_done: Callable[[HostScan], None] | None = None   #: called as each host finishes
     interrupts: Interrupts | None = None  #: the first signal it receives stops the scan
+    keep_records: bool = True             #: keep every host's parsed probe output (for a bundle); False
+    #: keeps only the digest (and a cluster source's query records): at 1,000 hosts they were a third of
+    #: the process's memory, and nothing but ``--bundle`` reads them after evaluation
 
 
 def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
@@ -242,8 +245,9 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
             batch = await (_run_local(host, source, options) if options.local
                            else _run_remote(host, source, options, connector, MAX_KUBE_BYTES if kube else 0))
         records = S.parse(batch.stdout, nonce)
-        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(UTC), tuple(records))
         host_facts = F.build(records, catalog.components.values())
+        kept = tuple(records) if options.keep_records else tuple(r for r in records if r.type in KUBE_TYPES)
+        raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(UTC), kept)
         detection, findings = assess(host, host_facts, catalog, options)
     except HostFailure as exc:
         error = exc.error
@@ -288,7 +292,7 @@ def assess(host: Host, facts: HostFacts, catalog: Catalog,
             found (``presence.py``): its verdicts would be PASSes for files that do not exist.
     """
     targets = host_targets(host, catalog)
-    needed = presence.required(candidates(catalog, options.benchmark), targets)
+    needed = _required(catalog, options.benchmark, targets)
     if presence.no_kubernetes(facts, catalog, needed):
         labels = ", ".join(catalog.components[c].label for c in needed)
         raise HostFailure(HostStatus.NO_KUBERNETES,
@@ -298,6 +302,21 @@ def assess(host: Host, facts: HostFacts, catalog: Catalog,
     bench = catalog.benchmarks[detection.benchmark if detection else options.benchmark]
     chosen = options.selection.controls(bench, host_targets(host, catalog))
     return detection, tuple(evaluate(c, facts, catalog, skipped) for c, skipped in chosen if c.target != POLICIES)
+
+
+_REQUIRED: dict[tuple[object, ...], tuple[str, ...]] = {}
+
+
+def _required(catalog: Catalog, benchmark: str, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`presence.required`, once per catalog, benchmark choice and role set (not once per host:
+    it walks every control of every candidate benchmark, as much CPU as evaluating the host)."""
+    key = (catalog.digest, catalog.root, benchmark, targets)
+    needed = _REQUIRED.get(key)
+    if needed is None:
+        if len(_REQUIRED) >= 256:
+            _REQUIRED.clear()
+        needed = _REQUIRED[key] = presence.required(candidates(catalog, benchmark), targets)
+    return needed
 
 
 # --------------------------------------------------------------------------- clusters

@@ -84,6 +84,17 @@ def test_a_good_host_connects_and_runs_the_script(tmp_path, client_key, key_file
     run(go())
 
 
+def test_aes_gcm_is_preferred_over_chacha20(tmp_path, client_key, key_file):
+    """The client's cipher order decides: AES-GCM first (cheaper per packet in asyncssh), with
+    ChaCha20-Poly1305 still offered for servers that want only it."""
+    async def go() -> None:
+        async with Server(client_key) as srv:
+            conn = await Connector(FAST).connect(host(srv.port, key_file, known_hosts(tmp_path, srv)))
+            async with conn:
+                assert conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+    run(go())
+
+
 def test_refused_is_unreachable_and_not_retried(tmp_path, key_file):
     with socket.socket() as s:                      # a port nobody listens on
         s.bind(("127.0.0.1", 0))

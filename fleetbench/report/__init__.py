@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from ..atomic import symlink_atomic, write_atomic
+from ..atomic import commit, discard, stage, symlink_atomic, write_atomic
 from ..errors import UsageError
 from . import csv, html, junit
-from .model import Report, build, from_dict, to_dict
+from .model import HostReport, Report, build, from_dict, host_dict, to_dict
 
 __all__ = ["FORMATS", "FILES", "Written", "build", "check_out_dir", "check_writable", "from_dict", "run_folder",
            "to_dict", "write", "write_atomic"]
@@ -35,7 +36,40 @@ LATEST = "latest"
 
 
 def _json(data: Report) -> dict[str, bytes]:
-    return {"report.json": (json.dumps(to_dict(data), indent=2, ensure_ascii=False) + "\n").encode()}
+    return {"report.json": b"".join(_json_chunks(data))}
+
+
+class _HostDicts(list[dict[str, Any]]):
+    """The report's ``hosts`` for :mod:`json`'s encoder, each host's dict made as it is written and
+    dropped after: at 1,000 hosts the whole JSON tree at once cost more memory than the scan."""
+
+    def __init__(self, hosts: tuple[HostReport, ...]) -> None:
+        super().__init__()
+        self._hosts = hosts
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (host_dict(h) for h in self._hosts)
+
+
+def _json_chunks(data: Report) -> Iterator[bytes]:
+    """report.json as UTF-8 pieces of about 64 KiB: the same bytes as ``json.dumps(to_dict(data),
+    indent=2, ensure_ascii=False) + "\\n"``, never all of them in memory at once."""
+    tree = to_dict(data, hosts=False)
+    tree["hosts"] = _HostDicts(data.hosts)
+    parts: list[str] = []
+    size = 0
+    for part in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(tree):
+        parts.append(part)
+        size += len(part)
+        if size >= 1 << 16:
+            yield "".join(parts).encode()
+            parts.clear()
+            size = 0
+    parts.append("\n")
+    yield "".join(parts).encode()
 
 
 def _xlsx(data: Report) -> dict[str, bytes]:
@@ -74,6 +108,15 @@ def run_folder(data: Report) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{data.run_id}"
 
 
+def _rendered(fmt: str, data: Report) -> Iterable[tuple[str, Iterable[bytes]]]:
+    """(file name, its bytes in pieces) of one format; report.json and the CSV files are streamed."""
+    if fmt == "json":
+        return [("report.json", _json_chunks(data))]
+    if fmt == "csv":
+        return csv.render_chunks(data)
+    return [(name, (payload,)) for name, payload in WRITERS[fmt](data).items()]
+
+
 def render(data: Report, formats: list[str]) -> dict[str, bytes]:
     rendered: dict[str, bytes] = {}
     for fmt in formats:
@@ -82,20 +125,32 @@ def render(data: Report, formats: list[str]) -> dict[str, bytes]:
 
 
 def write(data: Report, formats: list[str], out_dir: Path, flat: bool = False) -> Written:
-    """Render every requested format first, then write each file atomically.
+    """Render every requested format, one at a time, each into a temporary file; then rename them all.
 
-    Rendering everything before writing anything means a rendering error leaves no report
-    from this run half-written beside an old one.
+    Every file is rendered before any is renamed into place, so a rendering error leaves no report
+    from this run half-written beside an old one; only one format's output (report.json as it is
+    streamed: none) is in memory at a time.
     """
-    rendered = render(data, formats)
     folder = out_dir if flat else out_dir / run_folder(data)
+    made = not folder.exists()
+    staged: list[tuple[str, Path]] = []     # one format in memory at a time, all renamed at the end
+    try:
+        for fmt in formats:
+            for name, chunks in _rendered(fmt, data):
+                staged.append((stage(folder / name, chunks), folder / name))
+    except BaseException:
+        for tmp, _ in staged:
+            discard(tmp)
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     paths = []
-    for name, payload in rendered.items():
-        path = folder / name
-        write_atomic(path, payload)
+    for tmp, path in staged:
+        commit(tmp, path)
         paths.append(path)
+    written = {p.name for p in paths}
     if flat:
-        stale = [out_dir / name for fmt in FORMATS for name in FILES[fmt] if name not in rendered]
+        stale = [out_dir / name for fmt in FORMATS for name in FILES[fmt] if name not in written]
         removed = [p for p in stale if p.is_file() or p.is_symlink()]
         for p in removed:
             p.unlink(missing_ok=True)

@@ -401,7 +401,13 @@ def build(report: ScanReport, sections: Mapping[str, str] | None = None, waivers
 
 def _printable(value: Any) -> Any:
     """Node bytes that are not UTF-8 (kept exact in facts with surrogateescape) become visible
-    ``\\xe9`` escapes here, so every report and the console can encode them."""
+    ``\\xe9`` escapes here, so every report and the console can encode them. Runs over every value
+    of the report: plain ASCII text (nearly all of it) and scalars return at once."""
+    kind = type(value)
+    if kind is str and value.isascii():   # no surrogate can hide in ASCII: already printable
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
@@ -567,7 +573,7 @@ def _evidence_dict(e: Evidence | None) -> dict[str, Any] | None:
             "paths": {name: {"path": p.path, "source": p.source} for name, p in e.paths.items()}}
 
 
-def _host_dict(h: HostReport) -> dict[str, Any]:
+def host_dict(h: HostReport) -> dict[str, Any]:
     d = h.detected
     return {"name": h.name, "address": h.address, "roles": list(h.roles), "status": h.status, "error": h.error,
             "benchmark": h.benchmark, "started": h.started, "seconds": h.seconds,
@@ -579,14 +585,15 @@ def _host_dict(h: HostReport) -> dict[str, Any]:
             "known_hosts": h.known_hosts, "accepted_host_key": h.accepted_host_key}
 
 
-def to_dict(report: Report) -> dict[str, Any]:
-    """The documented JSON (README, "JSON report") of the model."""
+def to_dict(report: Report, hosts: bool = True) -> dict[str, Any]:
+    """The documented JSON (README, "JSON report") of the model; ``hosts=False`` leaves the
+    ``"hosts"`` list empty, for a writer that streams it host by host."""
     s = report.summary
     data: dict[str, Any] = {
         "tool": report.tool, "version": report.version, "schema": report.schema, "run_id": report.run_id,
         "started": report.started, "finished": report.finished, "benchmark": report.benchmark,
         "catalog_digest": report.catalog_digest, "options": dict(report.options),
-        "hosts": [_host_dict(h) for h in report.hosts],
+        "hosts": [host_dict(h) for h in report.hosts] if hosts else [],
         "clusters": clusters_dict(report.clusters),
         "summary": {"PASS": s.PASS, "FAIL": s.FAIL, "WARN": s.WARN, "INFO": s.INFO, "hosts": s.hosts,
                     "hosts_assessed": s.hosts_assessed, "hosts_not_assessed": s.hosts_not_assessed,

@@ -59,7 +59,7 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -356,6 +356,26 @@ def _port_refuses(address: str, port: int) -> bool:
         return False
 
 
+def _host_addresses(first: str) -> Iterator[ipaddress.IPv4Address]:
+    """``first``, then the next loopback addresses, skipping each /24's .0 and .255.
+
+    Within one /24 node i gets ``first + i`` as it always did; a fleet larger than what is left of
+    the /24 (the 1,000-node benchmark) carries on into the next one: 127.90.0.254, 127.90.1.1, ...
+    """
+    try:
+        ip = ipaddress.ip_address(first)
+    except ValueError:
+        raise LabError(f"{first!r} is not an IPv4 address") from None
+    if not isinstance(ip, ipaddress.IPv4Address) or not ip.is_loopback or int(ip) & 0xFF in (0, 255):
+        raise LabError(f"{first}: the lab only uses 127.0.0.0/8 host addresses")
+    while True:
+        if int(ip) & 0xFF not in (0, 255):
+            if not ip.is_loopback:
+                raise LabError(f"{ip}: the lab only uses 127.0.0.0/8 host addresses (too many nodes)")
+            yield ip
+        ip += 1
+
+
 # ---- the lab -------------------------------------------------------------------
 
 
@@ -389,21 +409,15 @@ class Lab:
         # FLEETBENCH_LAB_PORT lets two test runs share the machine (each its own sshd port).
         self.port = port if port is not None else int(os.environ.get("FLEETBENCH_LAB_PORT", "2222"))
         self._addresses: dict[str, str] = {}
-        for index, spec in enumerate(self.specs):
+        addresses = _host_addresses(f"{first_octets}{first_host}")
+        for spec in self.specs:
             if not _HOSTNAME.match(spec.name):
                 raise LabError(f"{spec.name!r} is not a valid hostname")
             if spec.name in self._addresses:
                 raise LabError(f"duplicate node name {spec.name!r}")
             if spec.role_group not in ROLE_GROUPS:
                 raise LabError(f"{spec.name}: role_group must be one of {ROLE_GROUPS}")
-            address = f"{first_octets}{first_host + index}"
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
-                raise LabError(f"{address!r} is not an IPv4 address") from None
-            if ip.version != 4 or not ip.is_loopback or first_host + index > 254:
-                raise LabError(f"{address}: the lab only uses 127.0.0.0/8 host addresses")
-            self._addresses[spec.name] = address
+            self._addresses[spec.name] = str(next(addresses))
         self.inventory_path = self.state_dir / "inventory.yaml"
         self.known_hosts_path = self.state_dir / "known_hosts"
         self.client_key_path = self.state_dir / "id_ed25519"

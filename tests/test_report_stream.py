@@ -50,3 +50,18 @@ def test_a_format_failing_to_render_leaves_nothing(data: dict[str, Any], tmp_pat
     with pytest.raises(RuntimeError):
         write(from_dict(data), ["json", "csv", "junit"], tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], {"a": {}, "b": [], "c": [[]], "d": [{}]}, "\x01hosts\x01 </script> é ü \u2028 \udcff \t\n\"\\",
+    {"f": [0.1, 1e300, -0.0, 3.0, 12345678901234567890], "n": None, "t": True, "x": False},
+    {2: "int key", 2.5: "float key", True: "bool key", None: "none key"}, ({"tuple": (1, "2")},),
+])
+def test_the_indenter_writes_what_json_dumps_writes(value: Any) -> None:
+    assert R._indented(value, 0) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def test_a_host_value_that_looks_like_the_hosts_marker_stays_a_value(data: dict[str, Any]) -> None:  # noqa: F811
+    odd = dict(data, hosts=[dict(h, name=f"\x01hosts\x01{h['name']}") for h in data["hosts"]])
+    model = from_dict(odd)
+    assert b"".join(R._json_chunks(model)) == (json.dumps(to_dict(model), indent=2, ensure_ascii=False) + "\n").encode()

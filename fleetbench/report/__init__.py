@@ -27,7 +27,7 @@ from typing import Any
 from ..atomic import commit, discard, stage, symlink_atomic, write_atomic
 from ..errors import UsageError
 from . import csv, html, junit
-from .model import HostReport, Report, build, from_dict, host_dict, to_dict
+from .model import Report, build, from_dict, host_dict, to_dict
 
 __all__ = ["FORMATS", "FILES", "Written", "build", "check_out_dir", "check_writable", "from_dict", "run_folder",
            "to_dict", "write", "write_atomic"]

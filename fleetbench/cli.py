@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -223,6 +224,12 @@ def _db_option(p: argparse.ArgumentParser) -> None:
                                                     "else $XDG_DATA_HOME/fleetbench/history.db)")
 
 
+def run() -> int:
+    """The ``fleetbench`` command (and ``python -m fleetbench``): :func:`main` in a process of its own."""
+    _tune_gc()
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="fleetbench: %(levelname)s: %(message)s")
@@ -242,6 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fleetbench: interrupted; no report written", file=sys.stderr)
         return 130
+
+
+def _tune_gc() -> None:
+    """Fewer garbage-collector passes: a scan allocates millions of small, acyclic objects (parsed
+    records, results, report rows) that the cycle collector scans again and again for nothing. The
+    objects made at start (modules, the catalog) are frozen out of its scans, and generation 0 is
+    collected every 50,000 allocations instead of 700 (README "Benchmark": about 15 % of a 200-host
+    scan's CPU); cycles are still collected, so memory stays bounded (the 1,000-host run's peak RSS)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 def _silence_stdout() -> None:

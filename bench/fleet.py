@@ -119,6 +119,23 @@ asyncio.run(main())
 '''
 
 
+ASYNCSSH_ALONE = r'''
+import asyncio, sys
+import asyncssh
+hosts, port, key, kh, conc, script = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
+source = open(script).read()
+async def one(h, sem):
+    async with sem:
+        async with asyncssh.connect(h, port=port, username="root", client_keys=[key], known_hosts=kh, config=None) as c:
+            r = await c.run("sh -s", input=source)
+    return int(r.exit_status == 0 and bool(r.stdout))
+async def main():
+    sem = asyncio.Semaphore(conc)
+    print(sum(await asyncio.gather(*(one(h, sem) for h in hosts))))
+asyncio.run(main())
+'''
+
+
 def node_probe_cpu(lab: Lab, name: str, source: str) -> float:
     """CPU seconds (user+sys) the probe script costs the node, run inside it as sshd would run it."""
     with tempfile.NamedTemporaryFile("w", suffix=".sh") as script:
@@ -179,7 +196,7 @@ def _assessed(out: Path) -> int:
 
 
 def bench(n: int, concurrency: int, ansible: Path | None, workdir: Path, rtt: float,
-          per_check: bool) -> tuple[Run, list[Run], float, int]:
+          per_check: bool) -> tuple[Run, Run, list[Run], float, int]:
     """At N workers: fleetbench straight to the nodes (client CPU), then every tool through the relay."""
     specs = [kubeadm_worker(f"w{i:03d}") for i in range(n)]
     with Lab(workdir / f"lab{n}", specs, first_octets=OCTETS + "0.", first_host=10) as lab:
@@ -190,6 +207,11 @@ def bench(n: int, concurrency: int, ansible: Path | None, workdir: Path, rtt: fl
         progress(f"{n} hosts: fleetbench, no added latency (client CPU)")
         direct = fleetbench_run("fleetbench (no added RTT)", lab.inventory_path, n, concurrency,
                                 workdir / f"out{n}", workdir / f"history{n}.db")
+        progress(f"{n} hosts: asyncssh alone, no added latency (the floor of a Python SSH client's CPU)")
+        alone = measure("asyncssh alone (connect, run the probe, read its output; nothing else)",
+                        [sys.executable, "-c", ASYNCSSH_ALONE, ",".join(lab.address(s.name) for s in specs), str(port), key,
+                         str(lab.known_hosts_path), str(concurrency), str(script)],
+                        n, 1, lambda o, e: int(o.decode().strip() or 0))
         inventory, kh_path, addresses, pairs = _relayed(lab, workdir, n)
         kh = str(kh_path)
         relay = start_relay(pairs, port, rtt / 2)
@@ -227,7 +249,7 @@ def bench(n: int, concurrency: int, ansible: Path | None, workdir: Path, rtt: fl
         finally:
             stop_relay(relay)
         node_cpu = min(node_probe_cpu(lab, specs[0].name, source) for _ in range(5))
-    return direct, runs, node_cpu, checks
+    return direct, alone, runs, node_cpu, checks
 
 
 def control_plane_probe_cpu(workdir: Path) -> tuple[float, int]:
@@ -335,18 +357,27 @@ def main() -> int:
     goals: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fleetbench-bench-") as tmp:
         for n in (int(x) for x in args.hosts.split(",")):
-            direct, runs, node_cpu, checks = bench(n, args.concurrency, ansible, Path(tmp), rtt, not args.no_per_check)
+            direct, alone, runs, node_cpu, checks = bench(n, args.concurrency, ansible, Path(tmp), rtt, not args.no_per_check)
             per_host = 1000 * direct.cpu / n
             print(f"\n{n} hosts, {checks} controls per worker, fleetbench straight to the nodes: {direct.ok}/{n} "
                   f"assessed, wall {direct.wall:.1f} s, client CPU {per_host:.1f} ms/host (all included: start, "
                   f"imports, catalog, SSH, evaluation, json/html/csv/junit, history database), peak RSS "
                   f"{direct.rss_mib:.0f} MiB")
+            alone_ms = 1000 * alone.cpu / n
+            print(f"asyncssh alone, the same hosts and concurrency (connect, run the probe, read its output, nothing "
+                  f"else): {alone.ok}/{n}, client CPU {alone_ms:.1f} ms/host; fleetbench takes "
+                  f"{direct.cpu / alone.cpu:.1f}× that")
             print(f"\n{n} hosts through the delaying relay ({args.rtt_ms:g} ms round trip, every tool alike):")
             print(table(n, runs))
             print(f"probe CPU on a worker node: {1000 * node_cpu:.0f} ms (user+sys of the whole script)")
             sys.stdout.flush()
             if n == 200:
                 goals.append(goal(f"client CPU at 200 hosts: {per_host:.1f} ms/host (goal ≤ 8)", per_host <= 8))
+                # the issue's figures: 8 ms where asyncssh alone takes about 3 ms, i.e. ≤ 2.7× asyncssh alone on
+                # the machine at hand (this one may be slower or faster than the one those figures came from)
+                goals.append(goal(f"client CPU at 200 hosts relative to asyncssh alone on this machine: "
+                                  f"{direct.cpu / alone.cpu:.1f}× (the goal's 8 ms against asyncssh's ~3 ms: ≤ 2.7×)",
+                                  direct.cpu / alone.cpu <= 8 / 3))
                 fb = runs[0]
                 for r in runs[1:]:
                     want = 3 if r.tool.startswith("ansible") else 20 if r.tool.startswith("one exec") else None

@@ -1,7 +1,7 @@
 # fleetbench — two commands do all set-up on a fresh Debian machine (root, Python 3.11):
 #   make demo   install what is needed, start the loopback lab, scan it, print where the reports are
 #   make test   install what is needed and run every test
-.PHONY: demo test lint bench deps venv lab-up lab-down clean
+.PHONY: demo test lint bench bench-workers deps venv lab-up lab-down clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -79,6 +79,10 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench: deps $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/fleet.py --hosts $(HOSTS) --big $(BIG) --rtt-ms $(RTT_MS)
+
+# hosts/hour against --workers N (bench/workers.py; not a test): 1, 2 and the default on one lab
+bench-workers: deps venv
+	$(PY) bench/workers.py
 
 clean: lab-down
 	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .lab

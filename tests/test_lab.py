@@ -165,6 +165,13 @@ def test_accounts(lab: Lab) -> None:
     assert not Path("/etc/kubernetes").exists()
 
 
+def test_root_has_its_own_shell_start_up_files(lab: Lab) -> None:
+    """Not the jump host's /root/.bashrc (a pyenv init there ran for every SSH command on every node)."""
+    for path in ("/root/.bashrc", "/root/.profile"):
+        result = lab.run_in_node("cp-1", ["cat", path])
+        assert result.returncode == 0 and result.stdout.startswith(f"# ~/{path.rsplit('/', 1)[1]} of a loopback-lab node")
+
+
 def test_run_in_node(lab: Lab) -> None:
     result = lab.run_in_node("cp-1", ["stat", "-c", "%a", "/etc/kubernetes/manifests/etcd.yaml"])
     assert (result.returncode, result.stdout) == (0, "600\n")

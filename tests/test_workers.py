@@ -60,6 +60,7 @@ def test_hosts_behind_one_bastion_share_a_worker():
 
 
 def test_hosts_of_one_endpoint_share_a_worker():
+    # the addresses are text for the split: nothing here connects anywhere
     hosts = (host("x", address="10.1.1.1"), host("y"), host("x-alias", address="10.1.1.1"), host("z"))
     parts = W.split(hosts, 2, {}, 50, 10)
     assert ["x", "x-alias"] in [[n for n in p if n.startswith("x")] for p in names(parts)]

@@ -65,8 +65,9 @@ class ScanOptions:
     on_host_done: Callable[[HostScan], None] | None = None   #: called as each host finishes
     interrupts: Interrupts | None = None  #: the first signal it receives stops the scan
     keep_records: bool = True             #: keep every host's parsed probe output (for a bundle); False
-    #: keeps only the digest (and a cluster source's query records): at 1,000 hosts they were a third of
-    #: the process's memory, and nothing but ``--bundle`` reads them after evaluation
+    #: keeps only the digest (and a cluster source's query records), and of the facts only what the
+    #: reports show (:func:`evidence_only`): at 1,000 hosts they were a third of the process's memory,
+    #: and nothing but ``--bundle`` reads them after evaluation
 
 
 def check_paths(hosts: tuple[Host, ...], catalog: Catalog) -> None:
@@ -249,6 +250,8 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
         kept = tuple(records) if options.keep_records else tuple(r for r in records if r.type in KUBE_TYPES)
         raw = Collected(hashlib.sha256(batch.stdout).hexdigest(), datetime.now(UTC), kept)
         detection, findings = assess(host, host_facts, catalog, options)
+        if not options.keep_records:
+            host_facts = evidence_only(host_facts)
     except HostFailure as exc:
         error = exc.error
     except TimeoutError:
@@ -268,6 +271,14 @@ async def scan_host(host: Host, catalog: Catalog, options: ScanOptions, connecto
                     seconds=round(time.monotonic() - t0, 3), error=error,
                     known_hosts=_known_hosts(host, options, connector),
                     accepted_host_key=connector.accepted_for(host))
+
+
+def evidence_only(facts: HostFacts) -> HostFacts:
+    """What of a host's facts outlives its evaluation: the evidence the reports show (hostname, user,
+    processes, paths) and a cluster source's query. File stats and contents, the largest part, are
+    read by the checks alone."""
+    return HostFacts(hostname=facts.hostname, uid=facts.uid, processes=facts.processes, paths=facts.paths,
+                     stats={}, trees={}, contents={}, kube=facts.kube)
 
 
 def _known_hosts(host: Host, options: ScanOptions, connector: Connector) -> str | None:

@@ -8,6 +8,8 @@ still leave no file of the run behind.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 from fleetbench import report as R
 from fleetbench.report import csv as csv_report
 from fleetbench.report import from_dict, to_dict, write
+from fleetbench.report import junit as junit_report
+from fleetbench.report.model import Report
 from tests.test_report import data  # noqa: F401 - the report fixture (escapes, non-ASCII, a host not assessed)
 
 
@@ -41,14 +45,44 @@ def test_more_than_one_piece_is_joined_exactly(data: dict[str, Any]) -> None:  #
     assert b"".join(results) == csv_report.render(model)["results.csv"]
 
 
+def _whole_tree(model: Report) -> bytes:
+    """junit.xml as it was written before it was streamed: every suite in one tree, indented, serialised."""
+    hosts = [junit_report._tally(h) for h in model.hosts]
+    clusters = [junit_report._cluster_tally(c) for c in model.clusters]
+    totals = {key: sum(t[key] for t in (*hosts, *clusters)) for key in ("tests", "failures", "errors", "skipped")}
+    seconds = (datetime.fromisoformat(model.finished) - datetime.fromisoformat(model.started)).total_seconds()
+    root = ET.Element("testsuites")
+    root.extend(junit_report._suites(model, hosts, clusters, junit_report.scan_properties(model)))
+    root.attrib.update({"name": f"fleetbench {model.benchmark}", "time": f"{seconds:.3f}",
+                        **{k: str(v) for k, v in totals.items()}})
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def test_streamed_junit_is_what_the_whole_tree_writes(data: dict[str, Any]) -> None:  # noqa: F811
+    """junit.xml is built a suite at a time (a 1,000-host tree was the largest block of a run's
+    memory): its bytes are those of the whole tree, over several 64 KiB pieces, hosts not assessed,
+    clusters, escapes and undecodable bytes included."""
+    many = from_dict(dict(data, hosts=[dict(h, name=f"{h['name']}-{i}") for i in range(40) for h in data["hosts"]]))
+    for model in (from_dict(data), many, from_dict(dict(data, hosts=[], clusters=[]))):
+        pieces = list(junit_report.render_chunks(model))
+        xml = b"".join(pieces)
+        assert xml == _whole_tree(model)
+        assert xml == junit_report.render(model)["junit.xml"]
+    assert len(list(junit_report.render_chunks(many))) > 1
+    root = ET.fromstring(junit_report.render(many)["junit.xml"])
+    assert len(root) == len(many.hosts) + len(many.clusters)
+    assert int(root.get("tests") or 0) == sum(int(s.get("tests") or 0) for s in root)
+
+
 def test_a_format_failing_to_render_leaves_nothing(data: dict[str, Any], tmp_path: Path,  # noqa: F811
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(_: Any) -> dict[str, bytes]:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setitem(R.WRITERS, "junit", broken)
+    monkeypatch.setitem(R.WRITERS, "html", broken)
     with pytest.raises(RuntimeError):
-        write(from_dict(data), ["json", "csv", "junit"], tmp_path / "out")
+        write(from_dict(data), ["json", "csv", "junit", "html"], tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
 
 

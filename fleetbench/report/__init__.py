@@ -148,11 +148,13 @@ def run_folder(data: Report) -> str:
 
 
 def _rendered(fmt: str, data: Report) -> Iterable[tuple[str, Iterable[bytes]]]:
-    """(file name, its bytes in pieces) of one format; report.json and the CSV files are streamed."""
+    """(file name, its bytes in pieces) of one format; report.json, junit.xml and the CSV files are streamed."""
     if fmt == "json":
         return [("report.json", _json_chunks(data))]
     if fmt == "csv":
         return csv.render_chunks(data)
+    if fmt == "junit":
+        return [("junit.xml", junit.render_chunks(data))]
     return [(name, (payload,)) for name, payload in WRITERS[fmt](data).items()]
 
 

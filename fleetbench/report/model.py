@@ -14,8 +14,9 @@ the report layer loads the catalog: section titles travel in :attr:`Report.secti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from ..history import diff as D
@@ -309,22 +310,14 @@ def _finding(f: Finding) -> dict[str, Any]:
     return {
         "id": c.id, "check": c.check.id, "title": c.title, "section": c.section, "target": c.target,
         "status": f.status.value, "scored": c.scored, "automated": c.automated,
-        "expected": f.expected, "actual": redact_text(f.actual), "source": redact_text(f.source),
-        "reason": redact_text(f.reason), "remediation": f.remediation, "waiver": _waiver(f.waiver),
+        "expected": f.expected, "actual": _redacted(f.actual), "source": _redacted(f.source),
+        "reason": _redacted(f.reason), "remediation": f.remediation, "waiver": _waiver(f.waiver),
     }
 
 
-def _score(hosts: list[dict[str, Any]], waived: bool) -> float | None:
-    """The fleet score in percent (see report.matrix): PASS / (PASS + FAIL) over the scored, automated
-    results of assessed hosts; ``waived``: FAILs under a waiver are left out of the count."""
-    passed = failed = 0
-    for h in hosts:
-        for r in h["results"]:
-            if h["status"] != "ok" or not (r["scored"] and r["automated"]):
-                continue
-            passed += r["status"] == "PASS"
-            failed += r["status"] == "FAIL" and not (waived and r["waiver"])
-    return round(100 * passed / (passed + failed), 2) if passed + failed else None
+#: :func:`redact_text` of a finding's texts, once per distinct text: a fleet's hosts mostly share them
+#: (evaluate interns them), so 1,000 hosts cost one redaction and hold one copy of each
+_redacted = lru_cache(maxsize=1 << 14)(redact_text)
 
 
 def _evidence(facts: HostFacts | None) -> dict[str, Any] | None:
@@ -370,19 +363,21 @@ def _cluster(c: ClusterScan) -> dict[str, Any]:
             "results": [_cluster_finding(f) for f in c.findings]}
 
 
-def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcome | None) -> dict[str, Any]:
-    hosts = [_host(h) for h in report.hosts]
+def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcome | None,
+         hosts: tuple[HostReport, ...]) -> dict[str, Any]:
+    """The JSON of the report but its hosts (``"hosts": []``), which :func:`build` makes one by one."""
     data: dict[str, Any] = {
         "tool": "fleetbench", "version": report.tool_version, "schema": SCHEMA_VERSION, "run_id": report.run_id,
         "started": report.started.isoformat(), "finished": report.finished.isoformat(),
         "benchmark": report.benchmark, "catalog_digest": report.catalog_digest,
         "options": dict(report.options),
-        "hosts": hosts,
+        "hosts": [],
         "clusters": [_cluster(c) for c in report.clusters],
         "summary": {**report.summary(),
-                    "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h["status"] == "ok"),
-                    "hosts_not_assessed": sum(1 for h in hosts if h["status"] != "ok"),
-                    **fleet_scores(hosts)},
+                    "hosts": len(hosts), "hosts_assessed": sum(1 for h in hosts if h.assessed),
+                    "hosts_not_assessed": sum(1 for h in hosts if not h.assessed),
+                    **_scores((h.assessed, r.status, r.scored, r.automated, r.waiver is not None)
+                              for h in hosts for r in h.results)},
         "waivers": None if waivers is None else {
             "expired": [_waiver(w) for w in waivers.expired], "unused": [_waiver(w) for w in waivers.unused],
             "expiring": [_waiver(w) for w in waivers.expiring]},
@@ -395,8 +390,13 @@ def _raw(report: ScanReport, sections: Mapping[str, str] | None, waivers: Outcom
 def build(report: ScanReport, sections: Mapping[str, str] | None = None, waivers: Outcome | None = None) -> Report:
     """The model of ``report``: redacted and printable. ``sections`` ("4.2" → title) titles the
     sections in the console and HTML, and is written to the JSON as ``"sections"``; ``waivers`` (the
-    outcome of :func:`fleetbench.waivers.apply`, whose hosts ``report`` holds) gives ``"waivers"``."""
-    return from_dict(_raw(report, sections, waivers))
+    outcome of :func:`fleetbench.waivers.apply`, whose hosts ``report`` holds) gives ``"waivers"``.
+
+    Each host goes through its JSON form (:func:`_host`, then :func:`_host_from`) on its own, so
+    the model is what the JSON says and only one host's dictionaries exist at a time (at 1,000 hosts
+    the whole tree was the largest block of the run's peak memory)."""
+    hosts = tuple(_host_from(_printable(_host(h))) for h in report.hosts)
+    return replace(from_dict(_raw(report, sections, waivers, hosts)), hosts=hosts)
 
 
 def _printable(value: Any) -> Any:
@@ -553,10 +553,30 @@ def waiver_lists_dict(lists: WaiverLists | None) -> dict[str, Any] | None:
 
 def fleet_scores(hosts: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary's waiver counts and scores, from hosts in their JSON form."""
-    results = [r for h in hosts for r in h["results"]]
-    return {"waived": sum(1 for r in results if r["waiver"]),
-            "FAIL_waived": sum(1 for r in results if r["waiver"] and r["status"] == "FAIL"),
-            "score": _score(hosts, waived=False), "score_waived": _score(hosts, waived=True)}
+    return _scores((h["status"] == "ok", r["status"], r["scored"], r["automated"], bool(r["waiver"]))
+                   for h in hosts for r in h["results"])
+
+
+def _scores(results: Iterable[tuple[bool, str, bool, bool, bool]]) -> dict[str, Any]:
+    """The summary's ``waived``, ``FAIL_waived``, ``score`` and ``score_waived`` from each result's
+    (host assessed, status, scored, automated, waived). The fleet score, in percent (see
+    report.matrix), is PASS / (PASS + FAIL) over the scored, automated results of assessed hosts;
+    ``score_waived`` leaves FAILs under a waiver out of the count."""
+    waived = fail_waived = passed = failed = failed_unwaived = 0
+    for assessed, status, scored, automated, has_waiver in results:
+        if has_waiver:
+            waived += 1
+            fail_waived += status == "FAIL"
+        if assessed and scored and automated:
+            passed += status == "PASS"
+            failed += status == "FAIL"
+            failed_unwaived += status == "FAIL" and not has_waiver
+    return {"waived": waived, "FAIL_waived": fail_waived, "score": _percent_of(passed, failed),
+            "score_waived": _percent_of(passed, failed_unwaived)}
+
+
+def _percent_of(passed: int, failed: int) -> float | None:
+    return round(100 * passed / (passed + failed), 2) if passed + failed else None
 
 
 def _waiver_dict(w: WaiverNote | None) -> dict[str, Any] | None:

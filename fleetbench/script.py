@@ -61,12 +61,29 @@ def prelude(nonce: str, max_bytes: int = MAX_FILE_BYTES) -> str:
 
 def render(plan: Plan, nonce: str) -> str:
     """The probe script for one host: the prelude, each record kind's part in order, ``done``."""
+    return prelude(nonce) + _body(plan)
+
+
+#: id(plan) → (the plan, its script after the prelude). Hosts of the same roles share one plan
+#: object (``runner.plan_for``), so a fleet renders a handful of bodies, not one per host; the entry
+#: holds its plan, so the id cannot be reused while it is cached.
+_BODIES: dict[int, tuple[Plan, str]] = {}
+
+
+def _body(plan: Plan) -> str:
+    entry = _BODIES.get(id(plan))
+    if entry is not None and entry[0] is plan:
+        return entry[1]
     ctx = RenderContext.of(plan)
-    out = [prelude(nonce)]
+    out: list[str] = []
     for kind in KINDS:
         out.extend(kind.render(ctx))
     out.append("r done")
-    return "\n".join(out) + "\n"
+    body = "\n".join(out) + "\n"
+    if len(_BODIES) >= 256:
+        _BODIES.clear()
+    _BODIES[id(plan)] = (plan, body)
+    return body
 
 
 def parse(output: bytes, nonce: str) -> list[Record]:

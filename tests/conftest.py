@@ -17,10 +17,12 @@ from fleetbench.models import Catalog  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def _history_database(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Scans record their runs in the history database: keep the tests' runs out of the user's
-    ~/.local/share/fleetbench and away from other test sessions on the same machine."""
+    """Scans record their runs in the history database (and cache compiled templates): keep the
+    tests' runs out of the user's ~/.local/share/fleetbench (and ~/.cache/fleetbench) and away from
+    other test sessions on the same machine."""
     os.environ.pop("FLEETBENCH_DB", None)
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 @pytest.fixture(scope="session")

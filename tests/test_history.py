@@ -307,6 +307,32 @@ def test_a_version_1_database_file_is_migrated(catalog, tmp_path):
     store.close()
 
 
+def test_processes_opening_a_new_database_together_all_get_it(db_url: str) -> None:
+    """Shards started together on a new database (two jump hosts from one cron schedule) each open
+    it: its tables are made once, and no opener fails because another made them first (on
+    PostgreSQL the second one failed with 'type "run_groups" already exists')."""
+    import threading
+
+    openers = 6
+    barrier = threading.Barrier(openers)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            open_store(db_url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(openers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _sql(db_url, f"SELECT version FROM {S.schema_version.name}") == [(S.SCHEMA_VERSION,)]
+
+
 def test_migration_steps_on_postgresql(catalog, pg_server: Server):
     """The same steps on PostgreSQL: a database at schema 1 (its step alone) with a run is brought to
     the current schema by open_store, its run intact."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from . import schema as S
 
@@ -45,6 +45,25 @@ def _v2(conn: Connection) -> None:
 
 #: (version it brings the database to, the step), in order
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _v1), (2, _v2))
+
+
+#: the key of the transaction-level advisory lock a migration step holds on PostgreSQL ("fbschema")
+MIGRATION_LOCK = 0x6662736368656D61
+
+
+def lock(conn: Connection) -> None:
+    """Wait for any other fleetbench's migration step to end, and keep others out until this
+    transaction ends: runs starting together on a new database must not both create its tables (the
+    loser failed with 'table fleetbench_schema already exists', or 'type "run_groups" already
+    exists'). The first statement of the step's transaction; the caller reads the version after it.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: ``BEGIN IMMEDIATE`` takes the file's write
+    lock at once (waiting as long as the busy timeout), where the driver would begin the transaction
+    only at the first INSERT, after the tables were made."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def current(conn: Connection) -> int | None:

@@ -331,8 +331,12 @@ class Store:
             return
         for number, step in migrations.pending(version):
             with self._transaction() as conn:
-                migrations.apply(conn, number, step, version)
-            version = number
+                # two shards that start together on a new database would both create its tables: on
+                # PostgreSQL the second waits here for the first's step, then finds it done
+                migrations.lock(conn)
+                now = migrations.current(conn)
+                if now is None or now < number:
+                    migrations.apply(conn, number, step, now)
         self._probe_write()
 
     def _probe_write(self) -> None:

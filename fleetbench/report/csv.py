@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from .matrix import NOT_ASSESSED, Matrix, build
@@ -51,6 +52,11 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+#: :func:`safe_cell` once per distinct value (``typed``: True and 1 are different cells): a fleet's
+#: rows repeat the same titles, paths and verdicts, and results.csv has a cell per host × check × column
+_safe_cell = lru_cache(maxsize=1 << 14, typed=True)(safe_cell)
+
+
 def _write(rows: Iterable[Iterable[Any]]) -> bytes:
     return b"".join(_chunks(rows))
 
@@ -60,7 +66,7 @@ def _chunks(rows: Iterable[Iterable[Any]]) -> Iterator[bytes]:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
     for row in rows:
-        writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([_safe_cell(v) for v in row])
         if buf.tell() >= 1 << 16:
             yield buf.getvalue().encode("utf-8", "backslashreplace")   # an undecodable byte from a node: \udcXX
             buf.seek(0)

@@ -14,9 +14,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
-
 from .errors import UsageError
+from .models import Host
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 #: the largest N accepted (far beyond any sensible number of jump hosts or processes)
@@ -53,9 +52,6 @@ def parse(text: str, flag: str = "--shard") -> Shard:
     return Shard(index, count)
 
 
-T = TypeVar("T")
-
-
-def select(items: Iterable[T], shard: Shard, *, key: str = "name") -> tuple[T, ...]:
-    """The items (hosts) of ``shard``, in their order; ``key``: the attribute holding the host name."""
-    return tuple(i for i in items if shard.holds(str(getattr(i, key))))
+def select(hosts: Iterable[Host], shard: Shard) -> tuple[Host, ...]:
+    """The hosts of ``shard``, in their order."""
+    return tuple(h for h in hosts if shard.holds(h.name))

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.fleet import as_installed  # noqa: E402
 from fleetbench.workers import cores, default_count  # noqa: E402
 from tests.lab import Lab, kubeadm_control_plane, kubeadm_worker  # noqa: E402
 
@@ -118,6 +119,7 @@ def main() -> int:
           + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="fleetbench-workers-") as tmp, \
             Lab(Path(tmp) / "lab", specs, first_octets=OCTETS) as lab:
+        os.environ.update(as_installed(Path(tmp)))   # as a jump host runs it (bytecode, template cache)
         runs = []
         for label in args.workers.split(","):
             out = Path(tmp) / f"out-{label}"

@@ -595,7 +595,7 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
 
 def exit_code(data: Report, new_failures: int | None = None) -> int:
     """4 if a host or a cluster was not assessed; else 3 for a FAIL no waiver accepts, on a host or a
-    cluster (with --fail-on-new: only a new FAIL of a host counts); else 0."""
+    cluster (with --fail-on-new: only a new one, of a host or a cluster, counts); else 0."""
     if data.summary.hosts_not_assessed or any(not c.assessed for c in data.clusters):
         return EXIT_NOT_ASSESSED
     if new_failures is not None:

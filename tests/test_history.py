@@ -36,6 +36,7 @@ from fleetbench.lock import LockHeld
 from fleetbench.models import Catalog, HostScan, ScanReport, Waiver
 from fleetbench.report import build, from_dict, to_dict
 from fleetbench.report import html as html_report
+from fleetbench.report.model import ClusterReport, ClusterResult
 from fleetbench.shard import Shard
 
 from .pg import PASSWORD, READER_PASSWORD, Server, new_database, pg_server  # noqa: F401
@@ -112,6 +113,38 @@ def test_diff_json_shape_round_trips():
     assert D.from_json(json.loads(json.dumps(data))) == d
 
 
+def _cluster_state(statuses: dict[str, str]) -> D.HostState:
+    return D.HostState(assessed=True, results={("", cid): D.Outcome(st, f"offending {cid}") for cid, st in statuses.items()})
+
+
+def test_section_5_drifts_per_cluster_by_the_same_rules():
+    """A cluster's section-5 verdicts are compared with the same cluster's last time: a new FAIL is
+    new (and counts for --fail-on-new), a fixed one resolved; a cluster not assessed now, or not in the
+    new run at all (a shard that does not decide it), is not compared; hosts are listed first."""
+    down = D.HostState(assessed=False, status="not-assessed", reason="not assessed: API refused")
+    old = D.Snapshot("r1", "2026-11-21T02:00:00+00:00", hosts={"a": _state({"1.1": "PASS"})},
+                     clusters={"prod": _cluster_state({"5.1.1": "PASS", "5.1.2": "FAIL", "5.2.1": "PASS"}),
+                               "dark": _cluster_state({"5.1.1": "FAIL"}), "other": _cluster_state({"5.1.1": "FAIL"})})
+    new = D.Snapshot("r2", "2026-11-22T02:00:00+00:00", hosts={"a": _state({"1.1": "FAIL"})},
+                     clusters={"prod": _cluster_state({"5.1.1": "FAIL", "5.1.2": "PASS", "5.2.1": "WARN"}),
+                               "dark": down, "fresh": _cluster_state({"5.1.1": "FAIL", "5.1.2": "PASS"})})
+    d = D.diff(old, new)
+    rows = {kind: [(c.where, c.id, c.before, c.after) for c in getattr(d, kind)]
+            for kind in ("new_failures", "resolved", "changed")}
+    assert rows["new_failures"] == [("a", "1.1", "PASS", "FAIL"), ("cluster fresh", "5.1.1", "absent", "FAIL"),
+                                    ("cluster prod", "5.1.1", "PASS", "FAIL")]
+    assert rows["resolved"] == [("cluster prod", "5.1.2", "FAIL", "PASS")]
+    assert rows["changed"] == [("cluster prod", "5.2.1", "PASS", "WARN")]
+    assert D.new_failure_count(d) == 3 and d.hosts_added == () and d.hosts_removed == ()
+    assert [c.where for c in D.first_run(new).new_failures] == ["a", "cluster fresh", "cluster prod"]
+    data = D.to_json(d)
+    assert data["new_failures"][1] == {"host": None, "cluster": "fresh", "id": "5.1.1", "benchmark": "", "before": "absent",
+                                       "after": "FAIL", "actual": "offending 5.1.1"}
+    assert "cluster" not in data["new_failures"][0]           # a host's change is written as it always was
+    assert D.from_json(json.loads(json.dumps(data))) == d
+    assert "cluster prod" in V.diff_table(d)
+
+
 # --------------------------------------------------------------------------- the store (real SQLite)
 
 def _report(catalog: Catalog, minutes: int, fails: dict[str, tuple[str, str, str]] | None = None,
@@ -164,11 +197,18 @@ def test_a_stored_run_renders_again_identically(catalog, db_url):
     findings[pos] = replace(findings[pos], waiver=waiver)
     scan = replace(scan, hosts=(scan.hosts[0], replace(host, findings=tuple(findings)), scan.hosts[2]))
     data = build(scan, sections=_sections(catalog))
+    fail = ClusterResult(id="5.1.1", check="5.1.1", title="t", status="FAIL", scored=True, automated=True,
+                         actual="1 binding", offending=("ClusterRoleBinding/ops",), offending_count=1, reason="",
+                         remediation="r")
+    data = replace(data, clusters=(ClusterReport("prod", "ok", "cp-1", ("cp-1", "worker-1"), (fail,)),
+                                   ClusterReport("dark", "not assessed: API refused", None, ("down-1",), ())))
     store = open_store(db_url)
     store.save(data, waivers_of(scan), "/srv/inv.yaml")
     assert to_dict(store.load(data.run_id)) == to_dict(data)
     snap = store.snapshot(data.run_id)
     assert snap == snapshot_of(data, waivers_of(scan))
+    assert snap.clusters["prod"].results == {("", "5.1.1"): D.Outcome("FAIL", "1 binding")}    # section 5 drifts too
+    assert not snap.clusters["dark"].assessed
     assert snap.hosts["worker-1"].results[("cis-1.12", "4.1.5")] == D.Outcome("FAIL", "644 root:root", True)
     row, = _sql(db_url, "SELECT waived, waiver_reason, waiver_owner, waiver_ticket, waiver_expires, waiver_origin "
                         "FROM results WHERE host = 'worker-1' AND id = '4.1.5'")

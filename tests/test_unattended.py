@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -61,6 +62,25 @@ def test_quiet_speaks_only_when_someone_must_look(catalog):
     text = console_report.render_quiet(failing)
     assert "== Fleet summary ==" in text and "w1: [FAIL] " in text and "[PASS]" not in text
     assert "w2: [NOT ASSESSED] unreachable: refused" in console_report.render_quiet(down)
+
+
+def test_quiet_speaks_for_a_cluster_as_the_exit_code_does(catalog):
+    """A run whose only FAIL is a cluster's exits 3, and one whose cluster was not assessed exits 4:
+    --quiet must then say why (cron mails only what is printed), naming the cluster."""
+    from fleetbench.cli import exit_code
+    from fleetbench.report.model import ClusterReport, ClusterResult
+
+    clean = _report(catalog, Status.PASS)
+    fail = ClusterResult(id="5.1.1", check="5.1.1", title="cluster-admin only where needed", status="FAIL", scored=True,
+                         automated=True, actual="1 binding", offending=("ClusterRoleBinding/ops",), offending_count=1,
+                         reason="", remediation="r")
+    broken = replace(clean, clusters=(ClusterReport("prod", "ok", "cp-1", ("cp-1",), (fail,)),))
+    dark = replace(clean, clusters=(ClusterReport("dark", "not assessed: API refused", None, ("cp-1",), ()),))
+    assert exit_code(broken) == 3 and console_report.should_speak(broken)
+    assert exit_code(dark) == 4 and console_report.should_speak(dark)
+    assert console_report.should_speak(dark, new_failures=0) and not console_report.should_speak(broken, new_failures=0)
+    assert "cluster prod: [FAIL] 5.1.1 cluster-admin only where needed: 1 binding" in console_report.render_quiet(broken)
+    assert "cluster dark: [NOT ASSESSED] API refused" in console_report.render_quiet(dark)
 
 
 def test_quiet_speaks_for_a_host_not_assessed(tmp_path, capsys):

@@ -16,6 +16,11 @@ The rules (README, "Drift between runs"):
 - **hosts added / removed**: host names only in the new / only in the old run;
 - **newly not assessed**: hosts assessed in the old run and not assessed in the new one (their
   results are not "resolved": nobody looked).
+
+Section 5 is decided once per cluster, and each cluster of the new run is compared with the same
+cluster of the old one by the same rules (new failure, resolved, changed: a :class:`Change` with its
+``cluster`` set). A cluster not assessed in the new run, or one the new run does not hold (a shard
+that does not decide it), is not compared: its FAILs are not "resolved".
 """
 
 from __future__ import annotations
@@ -54,16 +59,24 @@ class Snapshot:
     run_id: str
     started: str                          #: ISO 8601
     hosts: Mapping[str, HostState]
+    #: section 5, cluster name → its state (results keyed ("", id): section 5 is one list per cluster)
+    clusters: Mapping[str, HostState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    host: str
+    host: str                             #: "" for a cluster's change
     id: str
     benchmark: str
     before: str                           #: a status, "absent" or "not assessed"
     after: str
     actual: str                           #: the new actual value ("" when the control is gone)
+    cluster: str | None = None            #: set: a section-5 control of this cluster changed
+
+    @property
+    def where(self) -> str:
+        """The host's name, or ``cluster NAME``: how every report names the place that changed."""
+        return self.host if self.cluster is None else f"cluster {self.cluster}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +114,10 @@ def diff(old: Snapshot, new: Snapshot) -> Diff:
     new_failures: list[Change] = []
     resolved: list[Change] = []
     changed: list[Change] = []
-    for name in sorted(new.hosts):
-        now = new.hosts[name]
-        was = old.hosts.get(name)
+    places: list[tuple[str, str | None, HostState, HostState | None]] = [
+        (name, None, new.hosts[name], old.hosts.get(name)) for name in sorted(new.hosts)]
+    places += [("", name, new.clusters[name], old.clusters.get(name)) for name in sorted(new.clusters)]
+    for host, cluster, now, was in places:
         if not now.assessed:
             continue                      # listed as newly not assessed (or added); its old FAILs are not resolved
         keys = now.results.keys() | (was.results.keys() if was and was.assessed else set())
@@ -119,8 +133,8 @@ def diff(old: Snapshot, new: Snapshot) -> Diff:
             after_status = after.status if after else ABSENT
             if before == after_status:
                 continue
-            change = Change(host=name, id=key[1], benchmark=key[0], before=before, after=after_status,
-                            actual=after.actual if after else "")
+            change = Change(host=host, id=key[1], benchmark=key[0], before=before, after=after_status,
+                            actual=after.actual if after else "", cluster=cluster)
             if after is not None and after.status == FAIL and not after.waived:
                 new_failures.append(change)
             elif before == FAIL and after is not None:
@@ -129,8 +143,8 @@ def diff(old: Snapshot, new: Snapshot) -> Diff:
                 continue                  # a first look at a host or control: only its FAILs matter
             else:
                 changed.append(change)
-    for changes in (new_failures, resolved, changed):
-        changes.sort(key=lambda c: (c.host, *_sort_key((c.benchmark, c.id))))
+    for changes in (new_failures, resolved, changed):     # hosts first, then clusters
+        changes.sort(key=lambda c: (c.cluster is not None, c.cluster or c.host, *_sort_key((c.benchmark, c.id))))
     newly = tuple(NotAssessed(host=n, status=h.status, reason=h.reason) for n, h in sorted(new.hosts.items())
                   if not h.assessed and n in old.hosts and old.hosts[n].assessed)
     return Diff(old=RunRef(old.run_id, old.started), new=RunRef(new.run_id, new.started),
@@ -154,13 +168,15 @@ def new_failure_count(d: Diff | None) -> int | None:
 
 # --------------------------------------------------------------------------- JSON (README, "Drift between runs")
 
-def _change_dict(c: Change) -> dict[str, str]:
-    return {"host": c.host, "id": c.id, "benchmark": c.benchmark, "before": c.before, "after": c.after, "actual": c.actual}
+def _change_dict(c: Change) -> dict[str, str | None]:
+    """A host's change as it always was; a cluster's with ``"host": null`` and ``"cluster": NAME``."""
+    place: dict[str, str | None] = {"host": c.host} if c.cluster is None else {"host": None, "cluster": c.cluster}
+    return {**place, "id": c.id, "benchmark": c.benchmark, "before": c.before, "after": c.after, "actual": c.actual}
 
 
 def _change_from(c: Mapping[str, Any]) -> Change:
-    return Change(host=c["host"], id=c["id"], benchmark=c["benchmark"], before=c["before"], after=c["after"],
-                  actual=c["actual"])
+    return Change(host=c.get("host") or "", id=c["id"], benchmark=c["benchmark"], before=c["before"], after=c["after"],
+                  actual=c["actual"], cluster=c.get("cluster"))
 
 
 def to_json(d: Diff) -> dict[str, Any]:

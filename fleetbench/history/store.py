@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -511,7 +511,8 @@ class Store:
     def snapshot(self, run_id: str) -> D.Snapshot:
         """A stored run as the drift rules see it."""
         with self._connect() as conn:
-            started = conn.execute(select(S.runs.c.started).where(S.runs.c.run_id == run_id)).scalar_one()
+            started, clusters = conn.execute(select(S.runs.c.started, S.runs.c.clusters)
+                                             .where(S.runs.c.run_id == run_id)).one()
             host_rows = conn.execute(select(S.hosts.c.name, S.hosts.c.status, S.hosts.c.reason)
                                      .where(S.hosts.c.run_id == run_id)).all()
             per: dict[str, dict[tuple[str, str], D.Outcome]] = {}
@@ -522,7 +523,7 @@ class Store:
                 per.setdefault(host, {})[share.key(bench, cis)] = share.outcome(status, actual, bool(waived))
         return D.Snapshot(run_id=run_id, started=started, hosts={
             name: D.HostState(assessed=status == "ok", status=status, reason=reason or "", results=per.get(name, {}))
-            for name, status, reason in host_rows})
+            for name, status, reason in host_rows}, clusters=cluster_states(clusters or ()))
 
     def load(self, run_id: str) -> Report:
         """A stored run as the report model, exactly as its scan rendered it (without ``history``)."""
@@ -609,8 +610,13 @@ class Store:
             state = got.hosts.get(h["name"]) if got is not None else None
             hosts[h["name"]] = state if state is not None else D.HostState(
                 assessed=False, status=NOT_REPORTED, reason=_not_reported(h["shard"], group.shards))
+        clusters: dict[str, D.HostState] = {}
+        for _, got in sorted(shot.items()):  # a cluster from the first shard (by number) that decided it
+            for name, state in got.clusters.items():
+                if name not in clusters or (not clusters[name].assessed and state.assessed):
+                    clusters[name] = state
         started = min((r.started for r in group.runs.values()), default=group.created)
-        return D.Snapshot(run_id=group.name, started=started, hosts=hosts)
+        return D.Snapshot(run_id=group.name, started=started, hosts=hosts, clusters=clusters)
 
     def group_report(self, group: GroupInfo) -> Report:
         """The whole fleet of a run group as one report: every host of the group exactly once, in
@@ -733,7 +739,20 @@ def snapshot_of(report: Report, waivers: Mapping[tuple[str, int], Waiver]) -> D.
                             results={share.key(h.benchmark, r.id): share.outcome(r.status, r.actual,
                                                                                  (h.name, pos) in waivers)
                                      for pos, r in enumerate(h.results)})
-        for h in report.hosts})
+        for h in report.hosts}, clusters=cluster_states(clusters_dict(report.clusters)))
+
+
+def cluster_states(clusters: Iterable[Mapping[str, Any]]) -> dict[str, D.HostState]:
+    """Section 5 of a run (the report's JSON ``"clusters"``, as the runs table stores it) as the drift
+    rules see it: per cluster, assessed or not and each control's status and actual value (no waiver
+    applies to a cluster's findings)."""
+    states = {}
+    for c in clusters:
+        ok = c["status"] == "ok"
+        states[c["name"]] = D.HostState(
+            assessed=ok, status="ok" if ok else "not-assessed", reason="" if ok else str(c["status"]),
+            results={("", r["id"]): D.Outcome(r["status"], r["actual"]) for r in c["results"]})
+    return states
 
 
 class _Sharing:

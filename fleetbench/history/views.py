@@ -45,12 +45,12 @@ def runs_table(runs: list[RunInfo]) -> str:
 def diff_table(d: D.Diff, groups: bool = False) -> str:
     kind = "run group" if groups else "run"
     head = f"from {kind} {d.old.run} ({when(d.old.started)}) to {kind} {d.new.run} ({when(d.new.started)}): {counts(d)}"
-    rows = [[kind, c.host, c.benchmark, c.id, c.before, c.after, c.actual]
+    rows = [[kind, c.where, c.benchmark, c.id, c.before, c.after, c.actual]
             for kind, items in (("new FAIL", d.new_failures), ("resolved", d.resolved), ("changed", d.changed))
             for c in items]
     lines = [head]
     if rows:
-        lines.append(tabulate(rows, headers=["change", "host", "benchmark", "id", "before", "after", "actual"],
+        lines.append(tabulate(rows, headers=["change", "host or cluster", "benchmark", "id", "before", "after", "actual"],
                               maxcolwidths=[None, None, None, None, None, None, 50]))
     for label, names in (("hosts added", d.hosts_added), ("hosts removed", d.hosts_removed)):
         if names:

@@ -192,24 +192,31 @@ def _note(n: WaiverNote) -> str:
 
 
 def should_speak(data: Report, new_failures: int | None = None) -> bool:
-    """Whether ``--quiet`` prints anything: someone must look when a host was not assessed, or when
-    there is a FAIL no waiver accepts; with ``--fail-on-new``, the caller passes the number of new
-    failures (``new_failures``), and only those count as FAILs."""
-    if data.summary.hosts_not_assessed:
+    """Whether ``--quiet`` prints anything: someone must look when a host or a cluster was not
+    assessed, or when there is a FAIL no waiver accepts (a host's or a cluster's: the exit code's
+    rule); with ``--fail-on-new``, the caller passes the number of new failures (``new_failures``),
+    and only those count as FAILs."""
+    if data.summary.hosts_not_assessed or any(not c.assessed for c in data.clusters):
         return True
     if new_failures is not None:
         return new_failures > 0
-    return any(r.counts_as_fail for h in data.hosts for r in h.results)
+    return (any(r.counts_as_fail for h in data.hosts for r in h.results)
+            or any(r.status == "FAIL" for c in data.clusters for r in c.results))
 
 
 def failing_lines(data: Report) -> list[str]:
-    """One line per host not assessed and per FAIL no waiver accepts: what --quiet adds to the table."""
+    """One line per host or cluster not assessed and per FAIL no waiver accepts: what --quiet adds
+    to the table."""
     lines = []
     for h in data.hosts:
         if not h.assessed:
             lines.append(f"{h.name}: [NOT ASSESSED] {h.status}: {h.error}")
         lines += [f"{h.name}: [FAIL] {r.id} {r.title}: expected {r.expected}; actual {r.actual}; from {r.source}"
                   for r in h.results if r.counts_as_fail]
+    for c in data.clusters:
+        if not c.assessed:
+            lines.append(f"cluster {c.name}: [NOT ASSESSED] {c.status.removeprefix('not assessed: ')}")
+        lines += [f"cluster {c.name}: [FAIL] {r.id} {r.title}: {r.actual}" for r in c.results if r.status == "FAIL"]
     return lines
 
 

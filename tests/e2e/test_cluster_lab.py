@@ -20,7 +20,7 @@ import yaml
 
 from fleetbench.cli import main
 from tests.lab import Lab, kubeadm_control_plane, kubeadm_worker
-from tests.lab.kubeapi import KubeAPI, load
+from tests.lab.kubeapi import KubeAPI, load, routes
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists(),
@@ -171,3 +171,34 @@ def test_bundle_re_decides_section_5_offline(scanned, tmp_path):
     main(["evaluate", str(bundle), "--out-dir", str(tmp_path), "--flat", "--format", "json", "--quiet"])
     again = json.loads((tmp_path / "report.json").read_text())
     assert again["clusters"] == data["clusters"]
+
+
+def test_a_new_section_5_failure_is_drift_and_fails_fail_on_new(lab, apis, tmp_path, capsys):
+    """A cluster that was clean and now breaks section 5 (a privileged pod appeared overnight) is a
+    new FAIL in the drift and fails a --fail-on-new run, as a host's would; a run that changes nothing
+    passes, and the clean cluster's earlier verdicts are not listed as new."""
+    _, inventory = lab
+    db = tmp_path / "h.db"
+
+    def run(name: str) -> tuple[int, dict, str]:
+        out = tmp_path / name
+        code = main(["scan", str(inventory), "--limit", "clean-cp-1", "--db", str(db), "--out-dir", str(out),
+                     "--flat", "--format", "json", "--quiet", "--fail-on-new"])
+        return code, json.loads((out / "report.json").read_text()), capsys.readouterr().out
+
+    run("first")                          # everything is new the first time: the baseline
+    code, data, printed = run("same")
+    assert code == 0 and printed == ""
+    assert data["history"]["since_previous"]["new_failures"] == []
+    clean = apis["clean"].routes
+    apis["clean"].routes = routes(load("planted"))   # the same cluster's API, now with violations
+    try:
+        code, data, printed = run("broken")
+    finally:
+        apis["clean"].routes = clean
+    new = data["history"]["since_previous"]["new_failures"]
+    assert code == 3 and new
+    assert {c["cluster"] for c in new} == {"clean"} and all(c["host"] is None for c in new)
+    planted = {r["id"] for r in _cluster(data, "clean")["results"] if r["status"] == "FAIL"}
+    assert {c["id"] for c in new} == planted and all(c["before"] != "FAIL" for c in new)
+    assert "cluster clean: [FAIL] " in printed      # --quiet names it, not only the exit code

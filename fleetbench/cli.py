@@ -525,8 +525,8 @@ def _emit(report: ScanReport, catalog: Catalog, args: argparse.Namespace, rules:
     sections = {k: v for b in catalog.benchmarks.values() for k, v in b.sections.items()}
     outcome = None
     if rules is not None:
-        outcome = apply_waivers(rules, report.hosts, date.today())
-        report = dataclasses.replace(report, hosts=outcome.hosts)
+        outcome = apply_waivers(rules, report.hosts, date.today(), report.clusters)
+        report = dataclasses.replace(report, hosts=outcome.hosts, clusters=outcome.clusters)
     data = build(report, sections=sections, waivers=outcome)
     waivers = waivers_of(report)
     gate: D.Diff | None = None              # what --fail-on-new judges
@@ -601,7 +601,7 @@ def exit_code(data: Report, new_failures: int | None = None) -> int:
     if new_failures is not None:
         return EXIT_FAIL if new_failures else EXIT_OK
     failing = any(r.counts_as_fail for h in data.hosts for r in h.results)
-    return EXIT_FAIL if failing or any(c.summary["FAIL"] for c in data.clusters) else EXIT_OK
+    return EXIT_FAIL if failing or any(r.counts_as_fail for c in data.clusters for r in c.results) else EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

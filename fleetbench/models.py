@@ -349,7 +349,7 @@ class ClusterFinding:
     source: str                           #: the query it was decided from
     remediation: str
     reason: str = ""
-    waiver: Waiver | None = None          #: as on Finding: an accepted exception (waivers are matched by the lead's merge)
+    waiver: Waiver | None = None          #: as on Finding: an accepted exception (``--waivers``, per cluster)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ File format (README, "Waivers")::
         hosts: [worker-*]            # optional: host names or globs (absent: every host)
         roles: [worker]              # optional: inventory roles (aliases such as node accepted)
         groups: [legacy]             # optional: inventory groups
+        clusters: [prod-*]           # optional: cluster names or globs (a host's cluster, or section 5's)
         benchmarks: [cis-1.12]       # optional: benchmark ids or globs
         reason: the legacy CNI needs it until the migration
         owner: platform-team
@@ -25,6 +26,12 @@ PASS or INFO result is never marked (a waiver whose controls now pass shows up a
 can be removed), and a host that was not assessed has no results to waive. A waiver whose
 ``expires`` is before today no longer applies and is listed as expired; one that matched nothing is
 listed as unused; one that ends within :data:`EXPIRING_DAYS` days is listed as expiring.
+
+Section 5 is decided once per cluster, so its results are waived per cluster: a rule covers a
+cluster's section-5 result when the control matches, the cluster is within ``clusters`` (if given)
+and the cluster's benchmark within ``benchmarks`` (if given), and the rule gives no host scope
+(``hosts``, ``roles``, ``groups``: those pick hosts, and a cluster is not one). On a host,
+``clusters`` means the cluster the host belongs to.
 """
 
 from __future__ import annotations
@@ -39,13 +46,13 @@ from typing import Any
 
 from . import yamlsrc
 from .errors import InputError
-from .models import ROLE_ALIASES, ROLES, Catalog, Finding, Host, HostScan, Status, Waiver
+from .models import ROLE_ALIASES, ROLES, Catalog, ClusterFinding, ClusterScan, Finding, Host, HostScan, Status, Waiver
 from .select import matches
 
 EXPIRING_DAYS = 14                        #: a waiver ending within this many days is listed as expiring
 #: the statuses a waiver can mark: PASS needs no exception, INFO was skipped on request
 WAIVABLE = (Status.FAIL, Status.WARN)
-_KEYS = ("controls", "hosts", "roles", "groups", "benchmarks", "reason", "owner", "ticket", "expires")
+_KEYS = ("controls", "hosts", "roles", "groups", "clusters", "benchmarks", "reason", "owner", "ticket", "expires")
 _REQUIRED = ("controls", "reason", "owner", "ticket", "expires")
 
 
@@ -63,31 +70,47 @@ class Rule:
     roles: tuple[str, ...] = ()           #: canonical role names
     groups: tuple[str, ...] = ()
     benchmarks: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()        #: cluster names or globs; () = every cluster
 
     def covers_host(self, host: Host, benchmark: str) -> bool:
         """Whether ``host`` (assessed against ``benchmark``) is inside every scope this rule gives."""
         return ((not self.hosts or any(fnmatch.fnmatchcase(host.name, p) for p in self.hosts))
                 and (not self.roles or any(r in host.roles for r in self.roles))
                 and (not self.groups or any(g in host.groups for g in self.groups))
-                and (not self.benchmarks or any(fnmatch.fnmatchcase(benchmark, p) for p in self.benchmarks)))
+                and self._in_cluster(host.cluster) and self._in_benchmark(benchmark))
 
     def covers(self, host: Host, benchmark: str, finding: Finding) -> bool:
         return finding.status in WAIVABLE and matches(finding.control, self.controls) and self.covers_host(host, benchmark)
 
+    def covers_cluster(self, cluster: ClusterScan, finding: ClusterFinding) -> bool:
+        """Whether this rule accepts ``finding`` of ``cluster``'s section 5 (no host scope: see the module)."""
+        return (finding.status in WAIVABLE and matches(finding.control, self.controls)
+                and not (self.hosts or self.roles or self.groups)
+                and self._in_cluster(cluster.name) and self._in_benchmark(cluster.benchmark))
+
+    def _in_cluster(self, name: str) -> bool:
+        return not self.clusters or any(fnmatch.fnmatchcase(name, p) for p in self.clusters)
+
+    def _in_benchmark(self, benchmark: str) -> bool:
+        return not self.benchmarks or any(fnmatch.fnmatchcase(benchmark, p) for p in self.benchmarks)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What applying the waivers did: the hosts with waived findings marked, and the lists to show."""
+    """What applying the waivers did: the hosts and clusters with waived findings marked, and the lists to show."""
 
     hosts: tuple[HostScan, ...]
+    clusters: tuple[ClusterScan, ...] = ()
     expired: tuple[Waiver, ...] = ()      #: ended before today: applied to nothing
     unused: tuple[Waiver, ...] = ()       #: in force, but matched no result
     expiring: tuple[Waiver, ...] = ()     #: in force and ending within EXPIRING_DAYS days
     waived: int = 0                       #: results marked waived
 
 
-def apply(rules: Iterable[Rule], hosts: Iterable[HostScan], today: date) -> Outcome:
-    """Mark the findings the rules in force cover (the first matching rule wins). Pure: no I/O.
+def apply(rules: Iterable[Rule], hosts: Iterable[HostScan], today: date, clusters: Iterable[ClusterScan] = ()
+          ) -> Outcome:
+    """Mark the findings the rules in force cover, the hosts' and the clusters' (the first matching
+    rule wins). Pure: no I/O.
 
     A rule in force is one with ``expires >= today`` (``expires`` is the last day it applies).
     """
@@ -107,8 +130,18 @@ def apply(rules: Iterable[Rule], hosts: Iterable[HostScan], today: date) -> Outc
             waived += 1
             findings.append(dataclasses.replace(f, waiver=rule.waiver))
         out.append(dataclasses.replace(scan, findings=tuple(findings)))
+    decided: list[ClusterScan] = []
+    for cluster in clusters:
+        marked = []
+        for cf in cluster.findings:
+            rule = next((r for r in active if r.covers_cluster(cluster, cf)), None)
+            if rule is not None:
+                used.add(id(rule))
+                waived += 1
+            marked.append(dataclasses.replace(cf, waiver=None if rule is None else rule.waiver))
+        decided.append(dataclasses.replace(cluster, findings=tuple(marked)))
     soon = today + timedelta(days=EXPIRING_DAYS)
-    return Outcome(hosts=tuple(out),
+    return Outcome(hosts=tuple(out), clusters=tuple(decided),
                    expired=tuple(r.waiver for r in rules if r.waiver.expires < today),
                    unused=tuple(r.waiver for r in active if id(r) not in used),
                    expiring=tuple(r.waiver for r in active if r.waiver.expires <= soon),
@@ -171,7 +204,8 @@ def _rule(path: Path, entry: yamlsrc.LDict, catalog: Catalog | None) -> Rule:
     waiver = Waiver(reason=texts["reason"], owner=texts["owner"], ticket=texts["ticket"],
                     expires=_date(entry["expires"], at("expires")), origin=f"{path}:{entry.line}")
     return Rule(controls=controls, waiver=waiver, hosts=_names(entry, "hosts", at("hosts")), roles=tuple(roles),
-                groups=_names(entry, "groups", at("groups")), benchmarks=_names(entry, "benchmarks", at("benchmarks")))
+                groups=_names(entry, "groups", at("groups")), benchmarks=_names(entry, "benchmarks", at("benchmarks")),
+                clusters=_names(entry, "clusters", at("clusters")))
 
 
 def _text(entry: yamlsrc.LDict, key: str, where: str) -> str:

@@ -390,7 +390,7 @@ def test_report_model_round_trips_clusters_and_console_shows_a_block_each():
     shop = data["clusters"][0]
     assert set(shop) == {"name", "status", "source_host", "hosts", "results"}
     assert set(shop["results"][0]) == {"id", "check", "title", "status", "scored", "automated", "actual", "offending",
-                                       "offending_count", "reason", "remediation"}
+                                       "offending_count", "reason", "remediation", "waiver"}   # waiver: null, or --waivers
     priv = next(r for r in shop["results"] if r["id"] == "5.2.2")
     assert (priv["status"], priv["offending"]) == ("FAIL", ["Pod/shop/debug"])
     text = console.render(model)

@@ -5,13 +5,14 @@ Synthetic findings from the real catalog's controls; no network.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
 
 from fleetbench.cli import main
 from fleetbench.errors import HostError, HostStatus, InputError
-from fleetbench.models import Catalog, Finding, Host, HostScan, ScanReport, SSHSettings, Status, Waiver
+from fleetbench.models import Catalog, ClusterFinding, ClusterScan, Finding, Host, HostScan, ScanReport, SSHSettings, Status, Waiver
 from fleetbench.report import build, to_dict
 from fleetbench.report import console as console_report
 from fleetbench.waivers import Rule, apply, load
@@ -144,6 +145,7 @@ waivers:
     hosts: worker-*
     roles: [node]
     groups: [legacy]
+    clusters: [prod-*]
     reason: the legacy CNI needs it
     owner: platform-team
     ticket: OPS-1234
@@ -161,9 +163,62 @@ def test_a_good_file_loads(tmp_path, catalog):
     path.write_text(GOOD)
     first, second = load(path, catalog)
     assert first.controls == ("4.2.1", "1.2.*", "kubelet-anonymous-auth") and first.hosts == ("worker-*",)
-    assert first.roles == ("worker",) and first.groups == ("legacy",)
+    assert first.roles == ("worker",) and first.groups == ("legacy",) and first.clusters == ("prod-*",)
     assert first.waiver == Waiver("the legacy CNI needs it", "platform-team", "OPS-1234", date(2027, 1, 31), f"{path}:2")
     assert second.controls == ("1.1",) and second.waiver.expires == date(2027, 2, 1) and second.waiver.ticket == "12"
+
+
+def _cluster(catalog: Catalog, name: str, *results: tuple[str, Status], benchmark: str = BENCH) -> ClusterScan:
+    findings = tuple(ClusterFinding(control=_control(catalog, cid), status=st, expected="e", actual="2 objects",
+                                    offending=("Pod/a/b",), offending_count=1, source="kubectl", remediation="r")
+                     for cid, st in results)
+    return ClusterScan(name=name, hosts=("cp-1",), status="ok", source_host="cp-1", tried=("cp-1",),
+                       benchmark=benchmark, findings=findings)
+
+
+def test_section_5_is_waived_per_cluster(fleet, catalog):
+    """A cluster's section-5 results are waived by rules without a host scope, within ``clusters``
+    and ``benchmarks``; a rule that picks hosts (hosts, roles, groups) never covers a cluster; on a
+    host, ``clusters`` is the host's own cluster; PASS is never marked; what was used is not unused."""
+    prod = _cluster(catalog, "prod", ("5.1.1", Status.FAIL), ("5.1.2", Status.WARN), ("5.1.3", Status.PASS))
+    lab = _cluster(catalog, "lab", ("5.1.1", Status.FAIL))
+    everywhere, prod_only, by_host = _rule("5.1.1", "5.1.2"), _rule("5.1.*", clusters=("prod*",)), _rule("5.1.1", hosts=("cp-*",))
+    out = apply([everywhere], fleet, TODAY, (prod, lab))
+    marked = {(c.name, f.control.id) for c in out.clusters for f in c.findings if f.waiver}
+    assert marked == {("prod", "5.1.1"), ("prod", "5.1.2"), ("lab", "5.1.1")} and out.waived == 3
+    assert [f.status for f in out.clusters[0].findings] == [Status.FAIL, Status.WARN, Status.PASS]   # the status stays
+    out = apply([prod_only, by_host], fleet, TODAY, (prod, lab))
+    assert {(c.name, f.control.id) for c in out.clusters for f in c.findings if f.waiver} == {("prod", "5.1.1"), ("prod", "5.1.2")}
+    assert out.unused == (by_host.waiver,)
+    assert not any(f.waiver for c in apply([_rule("5.1.1", benchmarks=("cis-1.9",))], (), TODAY, (prod,)).clusters
+                   for f in c.findings)
+    again = apply([], fleet, TODAY, out.clusters)          # re-applied without the rule: the mark goes
+    assert not any(f.waiver for c in again.clusters for f in c.findings)
+    in_prod = _scan(dataclasses.replace(_host("worker-5"), cluster="prod"), _finding(catalog, "4.2.1", Status.FAIL))
+    out = apply([_rule("4.2.1", clusters=("prod",))], (*fleet, in_prod), TODAY)
+    assert _waived(out) == {("worker-5", "4.2.1")}
+
+
+def test_a_waived_cluster_fail_does_not_fail_the_run(catalog):
+    """Reports say the cluster FAIL is waived (status kept) and the exit code ignores it."""
+    from fleetbench.cli import exit_code
+    from fleetbench.report.csv import render as render_csv
+    from fleetbench.report.junit import render as render_junit
+
+    prod = _cluster(catalog, "prod", ("5.1.1", Status.FAIL))
+    report = ScanReport(tool_version="t", benchmark=BENCH, catalog_digest="d", started=datetime(2027, 1, 10, tzinfo=UTC),
+                        finished=datetime(2027, 1, 10, tzinfo=UTC), hosts=(), options={}, clusters=(prod,))
+    assert exit_code(build(report)) == 3
+    out = apply([_rule("5.1.1")], (), TODAY, report.clusters)
+    data = build(dataclasses.replace(report, clusters=out.clusters), waivers=out)
+    assert exit_code(data) == 0 and not console_report.should_speak(data)
+    result = to_dict(data)["clusters"][0]["results"][0]
+    assert result["status"] == "FAIL" and result["waiver"]["ticket"] == "OPS-1"
+    assert "5.1.1" in console_report.render_cluster(data.clusters[0], {}) and "(waived: legacy CNI" in \
+        console_report.render_cluster(data.clusters[0], {})
+    row = render_csv(data)["clusters.csv"].decode().splitlines()[1]
+    assert row.endswith("true,legacy CNI,platform,OPS-1,2027-06-30,w.yaml:2")
+    assert b'<skipped message="waived: legacy CNI' in render_junit(data)["junit.xml"]
 
 
 BAD = [

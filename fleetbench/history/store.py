@@ -744,14 +744,13 @@ def snapshot_of(report: Report, waivers: Mapping[tuple[str, int], Waiver]) -> D.
 
 def cluster_states(clusters: Iterable[Mapping[str, Any]]) -> dict[str, D.HostState]:
     """Section 5 of a run (the report's JSON ``"clusters"``, as the runs table stores it) as the drift
-    rules see it: per cluster, assessed or not and each control's status and actual value (no waiver
-    applies to a cluster's findings)."""
+    rules see it: per cluster, assessed or not and each control's status, actual value and waiver."""
     states = {}
     for c in clusters:
         ok = c["status"] == "ok"
         states[c["name"]] = D.HostState(
             assessed=ok, status="ok" if ok else "not-assessed", reason="" if ok else str(c["status"]),
-            results={("", r["id"]): D.Outcome(r["status"], r["actual"]) for r in c["results"]})
+            results={("", r["id"]): D.Outcome(r["status"], r["actual"], bool(r.get("waiver"))) for r in c["results"]})
     return states
 
 

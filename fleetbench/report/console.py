@@ -125,7 +125,8 @@ def render_cluster(c: ClusterReport, sections: dict[str, str], color: bool = Fal
             if sec not in seen:
                 seen.add(sec)
                 lines.append(f"{_tag('INFO', color)} {sec} {sections.get(sec, '')}")
-        lines.append(f"{_tag(r.status, color)} {r.id} {r.title}")
+        lines.append(f"{_tag(r.status, color)} {r.id} {r.title}"
+                     + (f" (waived: {r.waiver.describe()})" if r.waiver else ""))
         if r.offending_count:
             more = f" and {r.offending_count - len(r.offending)} more" if r.offending_count > len(r.offending) else ""
             lines.append(f"       {r.offending_count} offending: {', '.join(r.offending[:5])}"
@@ -201,7 +202,7 @@ def should_speak(data: Report, new_failures: int | None = None) -> bool:
     if new_failures is not None:
         return new_failures > 0
     return (any(r.counts_as_fail for h in data.hosts for r in h.results)
-            or any(r.status == "FAIL" for c in data.clusters for r in c.results))
+            or any(r.counts_as_fail for c in data.clusters for r in c.results))
 
 
 def failing_lines(data: Report) -> list[str]:
@@ -216,7 +217,7 @@ def failing_lines(data: Report) -> list[str]:
     for c in data.clusters:
         if not c.assessed:
             lines.append(f"cluster {c.name}: [NOT ASSESSED] {c.status.removeprefix('not assessed: ')}")
-        lines += [f"cluster {c.name}: [FAIL] {r.id} {r.title}: {r.actual}" for r in c.results if r.status == "FAIL"]
+        lines += [f"cluster {c.name}: [FAIL] {r.id} {r.title}: {r.actual}" for r in c.results if r.counts_as_fail]
     return lines
 
 

@@ -42,7 +42,8 @@ RESULT_COLUMNS = ("host", "address", "roles", "host_status", "id", "check", "tit
                   "waiver_expires", "waiver_origin")
 CLUSTER_COLUMNS = ("cluster", "cluster_status", "source_host", "hosts", "id", "check", "title", "section", "status",
                    "scored", "automated", "actual", "offending", "offending_count", "reason", "remediation", "run_id",
-                   "scanned")
+                   "scanned", "waived", "waiver_reason", "waiver_owner", "waiver_ticket", "waiver_expires",
+                   "waiver_origin")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -124,12 +125,16 @@ def cluster_rows(data: Report) -> Iterator[list[Any]]:
                                 "scanned": scanned}
         if not c.assessed:
             row = {**dict.fromkeys(CLUSTER_COLUMNS, ""), **head, "status": NOT_ASSESSED,
-                   "reason": c.status.removeprefix("not assessed: ")}
+                   "reason": c.status.removeprefix("not assessed: "), "waived": False}
             yield [row[k] for k in CLUSTER_COLUMNS]
         for r in c.results:
+            w = r.waiver
             row = {"id": r.id, "check": r.check, "title": r.title, "section": r.section, "status": r.status,
                    "scored": r.scored, "automated": r.automated, "actual": r.actual, "offending": "; ".join(r.offending),
-                   "offending_count": r.offending_count, "reason": r.reason, "remediation": r.remediation, **head}
+                   "offending_count": r.offending_count, "reason": r.reason, "remediation": r.remediation, **head,
+                   "waived": w is not None, "waiver_reason": w.reason if w else "", "waiver_owner": w.owner if w else "",
+                   "waiver_ticket": w.ticket if w else "", "waiver_expires": w.expires if w else "",
+                   "waiver_origin": w.origin if w else ""}
             yield [row[k] for k in CLUSTER_COLUMNS]
 
 

@@ -118,8 +118,9 @@ def _suite(index: int, host: HostReport, tally: dict[str, int], scan: list[tuple
 
 
 def _cluster_tally(c: ClusterReport) -> dict[str, int]:
-    return {"tests": len(c.results) if c.assessed else 1, "failures": c.summary["FAIL"],
-            "errors": 0 if c.assessed else 1, "skipped": c.summary["WARN"] + c.summary["INFO"]}
+    return {"tests": len(c.results) if c.assessed else 1, "failures": sum(1 for r in c.results if r.counts_as_fail),
+            "errors": 0 if c.assessed else 1,
+            "skipped": sum(1 for r in c.results if r.status in ("WARN", "INFO") or r.waiver)}
 
 
 def _cluster_suite(index: int, c: ClusterReport, tally: dict[str, int], started: str,
@@ -137,7 +138,9 @@ def _cluster_suite(index: int, c: ClusterReport, tally: dict[str, int], started:
         return suite
     for r in c.results:
         case = _element(suite, "testcase", classname=name, name=f"{r.id} {r.title}", time="0")
-        if r.status == "FAIL":
+        if r.waiver:
+            _element(case, "skipped", message=f"waived: {r.waiver.describe()}; {r.status}: {r.reason or r.actual}")
+        elif r.status == "FAIL":
             more = f" (and {r.offending_count - len(r.offending)} more)" if r.offending_count > len(r.offending) else ""
             _element(case, "failure", f"actual: {r.actual}\noffending ({r.offending_count}):\n  "
                      + "\n  ".join(r.offending) + more + f"\nremediation: {r.remediation}"

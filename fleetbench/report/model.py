@@ -92,10 +92,16 @@ class ClusterResult:
     offending_count: int
     reason: str
     remediation: str
+    waiver: WaiverNote | None = None      #: set: an accepted exception (``--waivers``); the status stays
 
     @property
     def section(self) -> str:
         return self.id.rsplit(".", 1)[0]
+
+    @property
+    def counts_as_fail(self) -> bool:
+        """A FAIL that nobody accepted: what fails the run (exit 3)."""
+        return self.status == "FAIL" and self.waiver is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +361,8 @@ def _cluster_finding(f: ClusterFinding) -> dict[str, Any]:
     c = f.control
     return {"id": c.id, "check": c.check.id, "title": c.title, "status": f.status.value, "scored": c.scored,
             "automated": c.automated, "actual": redact_text(f.actual), "offending": list(f.offending),
-            "offending_count": f.offending_count, "reason": redact_text(f.reason), "remediation": f.remediation}
+            "offending_count": f.offending_count, "reason": redact_text(f.reason), "remediation": f.remediation,
+            "waiver": _waiver(f.waiver)}
 
 
 def _cluster(c: ClusterScan) -> dict[str, Any]:
@@ -488,7 +495,8 @@ def _cluster_from(c: Mapping[str, Any]) -> ClusterReport:
                              id=r["id"], check=r["check"], title=r["title"], status=r["status"],
                              scored=bool(r["scored"]), automated=bool(r["automated"]), actual=r["actual"],
                              offending=tuple(r["offending"]), offending_count=int(r["offending_count"]),
-                             reason=r.get("reason") or "", remediation=r["remediation"]) for r in c["results"]))
+                             reason=r.get("reason") or "", remediation=r["remediation"],
+                             waiver=_waiver_from(r.get("waiver"))) for r in c["results"]))
 
 
 def from_dict(data: Mapping[str, Any]) -> Report:
@@ -540,7 +548,8 @@ def clusters_dict(clusters: tuple[ClusterReport, ...]) -> list[dict[str, Any]]:
              "results": [{"id": r.id, "check": r.check, "title": r.title, "status": r.status,
                           "scored": r.scored, "automated": r.automated, "actual": r.actual,
                           "offending": list(r.offending), "offending_count": r.offending_count,
-                          "reason": r.reason, "remediation": r.remediation} for r in c.results]}
+                          "reason": r.reason, "remediation": r.remediation, "waiver": _waiver_dict(r.waiver)}
+                         for r in c.results]}
             for c in clusters]
 
 

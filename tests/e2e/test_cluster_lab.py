@@ -202,3 +202,29 @@ def test_a_new_section_5_failure_is_drift_and_fails_fail_on_new(lab, apis, tmp_p
     planted = {r["id"] for r in _cluster(data, "clean")["results"] if r["status"] == "FAIL"}
     assert {c["id"] for c in new} == planted and all(c["before"] != "FAIL" for c in new)
     assert "cluster clean: [FAIL] " in printed      # --quiet names it, not only the exit code
+
+
+def test_waivers_accept_section_5_per_cluster(lab, tmp_path):
+    """With every FAIL accepted (hosts' and the shop cluster's section 5), the run exits 0; the
+    cluster's results keep their FAIL status and say who accepted them, in every format."""
+    _, inventory = lab
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n"
+                       "  - controls: ['5.*']\n    clusters: [shop]\n    reason: by design\n    owner: platform\n"
+                       "    ticket: SEC-5\n    expires: 2099-12-31\n"
+                       "  - controls: ['1.*', '2.*', '3.*', '4.*']\n    hosts: ['shop-*']\n    reason: lab\n"
+                       "    owner: platform\n    ticket: SEC-1\n    expires: 2099-12-31\n")
+    out = tmp_path / "out"
+    code = main(["scan", str(inventory), "--limit", "shop-*", "--waivers", str(waivers), "--no-db", "--out-dir",
+                 str(out), "--flat", "--format", "json,csv,junit,html", "--quiet"])
+    data = json.loads((out / "report.json").read_text())
+    shop = _cluster(data, "shop")
+    fails = [r for r in shop["results"] if r["status"] == "FAIL"]
+    assert code == 0 and fails and all(r["waiver"]["ticket"] == "SEC-5" for r in fails)
+    assert all(r["waiver"] is None for r in shop["results"] if r["status"] == "PASS")
+    rows = [row for row in (out / "clusters.csv").read_text().splitlines()[1:] if ",FAIL," in row]
+    assert rows and all(",true,by design,platform,SEC-5," in row for row in rows)
+    assert 'message="waived: by design, platform, SEC-5' in (out / "junit.xml").read_text()
+    html = (out / "report.html").read_text()
+    block = html[html.index('id="cl-shop"'):].split("</details>\n", 1)[0]
+    assert 'class="wv-reason">waived: by design, platform, SEC-5, until 2099-12-31' in block

@@ -348,12 +348,12 @@ def test_a_version_1_database_file_is_migrated(catalog, tmp_path):
 
 
 def test_processes_opening_a_new_database_together_all_get_it(db_url: str) -> None:
-    """Shards started together on a new database (two jump hosts from one cron schedule) each open
+    """Shards started together on a new database (jump hosts on one cron schedule; 16 here) each open
     it: its tables are made once, and no opener fails because another made them first (on
     PostgreSQL the second one failed with 'type "run_groups" already exists')."""
     import threading
 
-    openers = 6
+    openers = 16
     barrier = threading.Barrier(openers)
     errors: list[BaseException] = []
 

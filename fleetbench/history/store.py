@@ -317,8 +317,12 @@ class Store:
         with self._connect() as conn:
             version = migrations.current(conn)
             if version is None and conn.dialect.has_table(conn, S.runs.name):
-                raise HistoryError(self.where, "has fleetbench tables but no schema version: not a database "
-                                               "this fleetbench wrote; move it away or give another --db")
+                # another fleetbench may have made the database between the two looks: its first step
+                # commits the version and the tables together, so a second look finds the version
+                version = migrations.current(conn)
+                if version is None:
+                    raise HistoryError(self.where, "has fleetbench tables but no schema version: not a database "
+                                                   "this fleetbench wrote; move it away or give another --db")
         if version is not None and version > S.SCHEMA_VERSION:
             raise HistoryError(self.where, f"was written by a newer fleetbench (database schema {version}; this "
                                            f"fleetbench knows up to {S.SCHEMA_VERSION}): upgrade fleetbench, or give another --db")

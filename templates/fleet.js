@@ -56,6 +56,19 @@
     var glob = text.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
     return /[*?]/.test(text) ? new RegExp("^" + glob + "$", "i") : new RegExp(glob, "i");
   }
+  // a filter form: shown (it is hidden without script), redrawn as its choices change, a quarter
+  // second after the host glob is typed, and never submitted
+  function filterForm(form, draw) {
+    form.hidden = false;
+    var pending = 0;
+    form.addEventListener("input", function (e) {
+      if (e.target.name !== "host") { return; }
+      clearTimeout(pending);
+      pending = setTimeout(draw, 250);
+    });
+    form.addEventListener("change", function () { clearTimeout(pending); draw(); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); });
+  }
   function pageOptions(select, total) {
     var keep = Number(select.value) || 0;
     select.textContent = "";
@@ -216,15 +229,7 @@
   }
 
   if (table && form) {
-    form.hidden = false;
-    var pending = 0;
-    form.addEventListener("input", function (e) {
-      if (e.target.name !== "host") { return; }
-      clearTimeout(pending);
-      pending = setTimeout(drawMatrix, 250);
-    });
-    form.addEventListener("change", function () { clearTimeout(pending); drawMatrix(); });
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
+    filterForm(form, drawMatrix);
     table.addEventListener("click", function (e) {
       var cell = e.target.closest("thead th.s");
       if (!cell) { return; }
@@ -367,15 +372,7 @@
     hostForm.elements.shown.value = picked.length + " assessed host" + (picked.length !== 1 ? "s" : "") + " match";
   }
   if (list && hostForm) {
-    hostForm.hidden = false;
-    var typing = 0;
-    hostForm.addEventListener("input", function (e) {
-      if (e.target.name !== "host") { return; }
-      clearTimeout(typing);
-      typing = setTimeout(drawHosts, 250);
-    });
-    hostForm.addEventListener("change", function () { clearTimeout(typing); drawHosts(); });
-    hostForm.addEventListener("submit", function (e) { e.preventDefault(); });
+    filterForm(hostForm, drawHosts);
     later.push(drawHosts);
   }
 
